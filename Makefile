@@ -1,0 +1,61 @@
+# SPDX-License-Identifier: GPL-2.0
+# MPUDP: build the patched test kernel (cached outside the clone), the two Rust modules, and
+# run the demo and the selftests in a virtme-ng VM.
+#
+#   make             install tools if missing, build or reuse the kernel, build the modules
+#   make check       ... then host unit tests, static checks, and the selftests in the VM
+#   make run         ... then the demo: OpenVPN over MPUDP vs single-path UDP
+#   make CLIPPY=1    build the modules with clippy as the compiler
+#   make lint        rustfmt, checkpatch --strict, shellcheck
+#   KDIR=/path make  build against an existing patched, built kernel tree instead
+
+SHELL := /bin/bash
+export LIBCLANG_PATH ?= /usr/lib/llvm-19/lib
+RUSTC ?= /usr/bin/rustc
+BINDGEN ?= $(HOME)/.cargo/bin/bindgen
+# The rustup proxies in ~/.cargo/bin shadow Debian's matching clippy.
+CLIPPY_DRIVER ?= /usr/bin/clippy-driver
+RUSTFMT ?= $(HOME)/.cargo/bin/rustfmt
+KBUILD_ARGS = LLVM=-19 RUSTC=$(RUSTC) BINDGEN=$(BINDGEN) CLIPPY_DRIVER=$(CLIPPY_DRIVER) \
+	$(if $(CLIPPY),CLIPPY=1) KRUSTFLAGS=-Dwarnings
+RUST_SOURCES = mpudp_send.rs mpudp_recv.rs $(wildcard common/*.rs) selftests/unit.rs
+SHELL_SOURCES = $(wildcard scripts/*.sh selftests/*.sh) .ci/run
+STAMP = .build
+
+.PHONY: all deps kernel modules unit lint check run clean
+
+all: modules
+
+deps:
+	@scripts/install-deps.sh
+
+# The kernel tree's path is kept in $(STAMP)/kdir for the other targets.
+kernel: deps
+	@mkdir -p $(STAMP)
+	@if [ -n "$(KDIR)" ]; then echo "$(KDIR)" >$(STAMP)/kdir; \
+	else scripts/build-kernel.sh >$(STAMP)/kdir; fi
+
+modules: kernel
+	$(MAKE) -C "$$(cat $(STAMP)/kdir)" M=$(CURDIR) $(KBUILD_ARGS) modules
+	@modinfo -F description mpudp_send.ko mpudp_recv.ko
+
+unit: deps
+	@mkdir -p $(STAMP)
+	$(RUSTC) --edition 2021 --test selftests/unit.rs -o $(STAMP)/unit
+	$(STAMP)/unit
+
+lint: kernel
+	$(RUSTFMT) --check --config-path "$$(cat $(STAMP)/kdir)/.rustfmt.toml" $(RUST_SOURCES)
+	perl "$$(cat $(STAMP)/kdir)/scripts/checkpatch.pl" --strict --quiet udp-hook.patch
+	shellcheck -x $(SHELL_SOURCES)
+
+check: unit lint
+	$(MAKE) modules CLIPPY=1
+	scripts/run-selftests.sh "$$(cat $(STAMP)/kdir)"
+
+run: modules
+	scripts/run-demo.sh "$$(cat $(STAMP)/kdir)"
+
+clean:
+	-[ -f $(STAMP)/kdir ] && $(MAKE) -C "$$(cat $(STAMP)/kdir)" M=$(CURDIR) clean
+	rm -rf $(STAMP)

@@ -1,0 +1,462 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The raw kernel interfaces MPUDP uses, each wrapped in a safe function or type.
+//!
+//! This is the only file of each MPUDP module that touches `kernel::bindings`. Its contracts:
+//! - The UDP hooks (from `udp-hook.patch`) are called under `rcu_read_lock()` with valid,
+//!   non-NULL pointers that live for the duration of the call; unregistering waits for every
+//!   running call to return.
+//! - A [`NetId`] is compared, never dereferenced, except by the lookups here while the
+//!   namespace is known to be alive (inside a hook for that namespace, or in the task that
+//!   lives in it).
+//! - Sysfs callbacks run in process context; removing a group waits for running callbacks.
+
+use core::cell::UnsafeCell;
+use core::fmt;
+use core::marker::PhantomData;
+
+use kernel::{bindings, error::to_result, prelude::*, sync::rcu};
+
+use crate::parse::{IfName, Ipv4};
+
+/// The identity of a network namespace.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct NetId(*const bindings::net);
+
+// SAFETY: A `NetId` is an address used as a key; it is only dereferenced under the contract in
+// the file comment, which does not depend on the thread.
+unsafe impl Send for NetId {}
+// SAFETY: As above; the type has no interior mutability.
+unsafe impl Sync for NetId {}
+
+impl NetId {
+    /// The key under which per-namespace state is stored; never 0 for a real namespace.
+    pub(crate) fn key(self) -> usize {
+        self.0 as usize
+    }
+
+    /// The namespace of the calling task (the writer or reader of a sysfs file).
+    ///
+    /// Found through `kobj_ns_grab_current()` rather than `current->nsproxy`: bindgen's layout
+    /// of `task_struct` does not match the compiler's (measured), while `struct net` does.
+    pub(crate) fn current() -> Result<NetId> {
+        let ns_type = bindings::kobj_ns_type_KOBJ_NS_TYPE_NET;
+        // SAFETY: No preconditions; returns a counted reference to the caller's namespace.
+        let ns = unsafe { bindings::kobj_ns_grab_current(ns_type) };
+        if ns.is_null() {
+            return Err(ENODEV);
+        }
+        // SAFETY: For the network type, `ns` is the `ns` member of a `struct net`.
+        let net = unsafe { kernel::container_of!(ns, bindings::net, ns) };
+        // SAFETY: Drops the reference taken above; the calling task keeps the namespace alive
+        // for as long as the caller uses it (a sysfs callback).
+        unsafe { bindings::kobj_ns_drop(ns_type, ns) };
+        Ok(NetId(net))
+    }
+
+    /// Looks up an interface by name in this namespace; `None` if there is none.
+    pub(crate) fn ifindex(self, name: &IfName) -> Option<i32> {
+        let _rcu = rcu::read_lock();
+        // SAFETY: The namespace is alive (file contract), the RCU read lock is held, and `name`
+        // is NUL-terminated (`IfName` keeps its last byte NUL).
+        let dev =
+            unsafe { bindings::dev_get_by_name_rcu(self.0.cast_mut(), name.0.as_ptr().cast()) };
+        // SAFETY: `dev` is non-NULL and cannot be freed before the RCU read lock is dropped.
+        (!dev.is_null()).then(|| unsafe { (*dev).ifindex })
+    }
+
+    /// The source address to use on interface `ifindex` towards `dst`, if the interface exists,
+    /// is up with carrier, and has an IPv4 address of its own. Per-datagram path: no allocation, no lock.
+    pub(crate) fn usable_source(self, ifindex: i32, dst: Ipv4) -> Option<Ipv4> {
+        let _rcu = rcu::read_lock();
+        // SAFETY: The namespace is alive (file contract) and the RCU read lock is held.
+        let dev = unsafe { bindings::dev_get_by_index_rcu(self.0.cast_mut(), ifindex) };
+        if dev.is_null() {
+            return None;
+        }
+        let needed = bindings::net_device_flags_IFF_UP | bindings::net_device_flags_IFF_RUNNING;
+        // SAFETY: `dev` is valid until the RCU read lock is dropped; `netif_get_flags` only reads.
+        if unsafe { bindings::netif_get_flags(dev) } & needed != needed {
+            return None;
+        }
+        // SAFETY: As above; `inet_select_addr` takes its own RCU read lock and does not sleep.
+        let src = unsafe {
+            bindings::inet_select_addr(dev, dst.0, bindings::rt_scope_t_RT_SCOPE_UNIVERSE as c_int)
+        };
+        if src == 0 {
+            return None;
+        }
+        // `inet_select_addr` falls back to other interfaces' addresses; only the interface's
+        // own address keeps the datagram on this path.
+        // SAFETY: The namespace is alive and the RCU read lock is held, as `devref = false`
+        // requires.
+        let owner = unsafe { bindings::__ip_dev_find(self.0.cast_mut(), src, false) };
+        (owner == dev).then_some(Ipv4(src))
+    }
+}
+
+/// Monotonic time in nanoseconds, safe in any context.
+pub(crate) fn now_ns() -> u64 {
+    // SAFETY: `ktime_get_mono_fast_ns` has no preconditions and is NMI-safe.
+    unsafe { bindings::ktime_get_mono_fast_ns() }
+}
+
+/// One outgoing datagram, as the send hook sees it; the hook may change the `&mut` fields.
+pub(crate) struct Outgoing<'a> {
+    pub(crate) net: NetId,
+    pub(crate) daddr: &'a mut u32,
+    pub(crate) dport: u16,
+    pub(crate) saddr: &'a mut u32,
+    pub(crate) sport: u16,
+    pub(crate) oif: &'a mut i32,
+    pub(crate) len: usize,
+}
+
+/// One received datagram, as the receive hook sees it; the hook may change `saddr`.
+pub(crate) struct Incoming<'a> {
+    pub(crate) net: NetId,
+    pub(crate) saddr: &'a mut u32,
+    pub(crate) sport: u16,
+    pub(crate) dport: u16,
+    pub(crate) len: usize,
+}
+
+/// A module's send-side policy; runs in softirq or process context under RCU.
+pub(crate) trait SendHook {
+    /// Returns whether it changed the datagram's path. Ports are in host byte order.
+    fn steer(datagram: Outgoing<'_>) -> bool;
+}
+
+/// A module's receive-side policy; runs in process context under RCU.
+pub(crate) trait RecvHook {
+    /// May rewrite the reported source address. Ports are in host byte order.
+    fn report(datagram: Incoming<'_>);
+}
+
+/// Called by the patched `udp_sendmsg` for every IPv4 datagram while `H` is registered.
+///
+/// # Safety
+///
+/// The pointers are valid, exclusive and non-NULL for the duration of the call, and the call
+/// runs under `rcu_read_lock()` (the contract of `udp_mpath_send_hook_t`).
+unsafe extern "C" fn send_trampoline<H: SendHook>(
+    net: *const bindings::net,
+    daddr: *mut u32,
+    dport: u16,
+    saddr: *mut u32,
+    sport: u16,
+    oif: *mut c_int,
+    len: usize,
+) -> bool {
+    H::steer(Outgoing {
+        net: NetId(net),
+        // SAFETY: The patch passes valid, exclusive, non-NULL pointers for the call's duration.
+        daddr: unsafe { &mut *daddr },
+        dport: u16::from_be(dport),
+        // SAFETY: As above.
+        saddr: unsafe { &mut *saddr },
+        sport: u16::from_be(sport),
+        // SAFETY: As above.
+        oif: unsafe { &mut *oif },
+        len,
+    })
+}
+
+/// Called by the patched `udp_recvmsg` for every IPv4 datagram while `H` is registered.
+///
+/// # Safety
+///
+/// As for [`send_trampoline`] (the contract of `udp_mpath_recv_hook_t`).
+unsafe extern "C" fn recv_trampoline<H: RecvHook>(
+    net: *const bindings::net,
+    saddr: *mut u32,
+    sport: u16,
+    dport: u16,
+    _iif: c_int,
+    len: usize,
+) {
+    H::report(Incoming {
+        net: NetId(net),
+        // SAFETY: The patch passes a valid, exclusive, non-NULL pointer for the call's duration.
+        saddr: unsafe { &mut *saddr },
+        sport: u16::from_be(sport),
+        dport: u16::from_be(dport),
+        len,
+    })
+}
+
+/// The send hook while registered; dropping it unregisters and waits for running calls.
+pub(crate) struct SendHookRegistration<H: SendHook>(PhantomData<H>);
+
+impl<H: SendHook> SendHookRegistration<H> {
+    /// Registers `H`; `EBUSY` if another module holds the send hook.
+    pub(crate) fn new() -> Result<Self> {
+        // SAFETY: The trampoline matches the hook type and stays valid until `drop` returns,
+        // which is before the module's code is freed.
+        to_result(unsafe { bindings::udp_mpath_register_send(Some(send_trampoline::<H>)) })?;
+        Ok(Self(PhantomData))
+    }
+}
+
+impl<H: SendHook> Drop for SendHookRegistration<H> {
+    fn drop(&mut self) {
+        // SAFETY: Registered in `new`; this waits until no CPU runs the trampoline.
+        unsafe { bindings::udp_mpath_unregister_send(Some(send_trampoline::<H>)) };
+    }
+}
+
+/// The receive hook while registered; dropping it unregisters and waits for running calls.
+pub(crate) struct RecvHookRegistration<H: RecvHook>(PhantomData<H>);
+
+impl<H: RecvHook> RecvHookRegistration<H> {
+    /// Registers `H`; `EBUSY` if another module holds the receive hook.
+    pub(crate) fn new() -> Result<Self> {
+        // SAFETY: As for the send hook.
+        to_result(unsafe { bindings::udp_mpath_register_recv(Some(recv_trampoline::<H>)) })?;
+        Ok(Self(PhantomData))
+    }
+}
+
+impl<H: RecvHook> Drop for RecvHookRegistration<H> {
+    fn drop(&mut self) {
+        // SAFETY: Registered in `new`; this waits until no CPU runs the trampoline.
+        unsafe { bindings::udp_mpath_unregister_recv(Some(recv_trampoline::<H>)) };
+    }
+}
+
+/// Writes `show` output into the page sysfs hands out, refusing to overflow it.
+pub(crate) struct PageWriter<'a> {
+    page: &'a mut [u8],
+    len: usize,
+}
+
+impl fmt::Write for PageWriter<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let end = self.len.checked_add(s.len()).ok_or(fmt::Error)?;
+        self.page
+            .get_mut(self.len..end)
+            .ok_or(fmt::Error)?
+            .copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
+    }
+}
+
+/// What a module's sysfs files do; runs in process context and may sleep.
+pub(crate) trait SysfsFiles {
+    /// Prints file `name`'s value, ending in a newline.
+    fn show(name: &CStr, out: &mut PageWriter<'_>) -> Result;
+    /// Parses and applies a write to file `name`; on error the old value stays.
+    fn store(name: &CStr, input: &[u8]) -> Result;
+}
+
+/// Most files a group can hold.
+const MAX_FILES: usize = 16;
+
+/// A file's name and whether root may write it (mode 0644) or only read it (0444).
+pub(crate) struct File {
+    pub(crate) name: &'static CStr,
+    pub(crate) writable: bool,
+}
+
+/// A static group of files in `/sys/kernel/mpudp` (or a named subdirectory of it).
+pub(crate) struct SysfsGroup {
+    name: Option<&'static CStr>,
+    files: &'static [File],
+    attrs: UnsafeCell<[bindings::kobj_attribute; MAX_FILES]>,
+    attr_ptrs: UnsafeCell<[*mut bindings::attribute; MAX_FILES + 1]>,
+    group: UnsafeCell<bindings::attribute_group>,
+}
+
+// SAFETY: The cells are written only by `register`, before sysfs can see them, and only read
+// afterwards (by sysfs).
+unsafe impl Sync for SysfsGroup {}
+
+impl SysfsGroup {
+    /// A group of `files` (at most 16), in subdirectory `name` or directly in the directory.
+    pub(crate) const fn new(name: Option<&'static CStr>, files: &'static [File]) -> Self {
+        assert!(files.len() <= MAX_FILES);
+        Self {
+            name,
+            files,
+            // SAFETY: All-zero is a valid value for these C structs (NULL pointers, no callbacks).
+            attrs: UnsafeCell::new(unsafe { core::mem::zeroed() }),
+            attr_ptrs: UnsafeCell::new([core::ptr::null_mut(); MAX_FILES + 1]),
+            // SAFETY: As above.
+            group: UnsafeCell::new(unsafe { core::mem::zeroed() }),
+        }
+    }
+
+    /// Creates the files; they disappear when the returned registration is dropped.
+    pub(crate) fn register<F: SysfsFiles>(&'static self) -> Result<SysfsRegistration> {
+        // SAFETY: `udp_mpath_kobj` is set once at boot by the patch (late initcall) and never
+        // changed.
+        let dir = unsafe { bindings::udp_mpath_kobj };
+        if dir.is_null() {
+            pr_err!("/sys/kernel/mpudp is missing: is the kernel built with udp-hook.patch?\n");
+            return Err(ENODEV);
+        }
+        // SAFETY: Nothing else touches the cells until `sysfs_create_group` publishes them, and
+        // a group is registered at most once per module load.
+        let (attrs, ptrs, group) = unsafe {
+            (
+                &mut *self.attrs.get(),
+                &mut *self.attr_ptrs.get(),
+                &mut *self.group.get(),
+            )
+        };
+        for (i, file) in self.files.iter().enumerate() {
+            attrs[i].attr.name = file.name.as_char_ptr();
+            attrs[i].attr.mode = if file.writable { 0o644 } else { 0o444 };
+            attrs[i].__bindgen_anon_1.show = Some(show_trampoline::<F>);
+            if file.writable {
+                attrs[i].__bindgen_anon_2.store = Some(store_trampoline::<F>);
+            }
+            ptrs[i] = &raw mut attrs[i].attr;
+        }
+        group.name = self
+            .name
+            .map_or(core::ptr::null(), |name| name.as_char_ptr());
+        group.__bindgen_anon_2.attrs = ptrs.as_mut_ptr();
+        // SAFETY: `dir` is a live kobject and the group is 'static and fully initialised.
+        to_result(unsafe { bindings::sysfs_create_group(dir, self.group.get()) })?;
+        Ok(SysfsRegistration {
+            dir,
+            group: self.group.get(),
+        })
+    }
+}
+
+/// Created sysfs files; dropping removes them and waits for running callbacks.
+pub(crate) struct SysfsRegistration {
+    dir: *mut bindings::kobject,
+    group: *const bindings::attribute_group,
+}
+
+// SAFETY: The pointers refer to a boot-time kobject and a 'static group.
+unsafe impl Send for SysfsRegistration {}
+// SAFETY: As above; the type has no methods that use them except `drop`.
+unsafe impl Sync for SysfsRegistration {}
+
+impl Drop for SysfsRegistration {
+    fn drop(&mut self) {
+        // SAFETY: The group was created on `dir` by `register`.
+        unsafe { bindings::sysfs_remove_group(self.dir, self.group) };
+    }
+}
+
+/// The `show` callback of every MPUDP sysfs file.
+///
+/// # Safety
+///
+/// `attr` is one of the attributes registered by [`SysfsGroup::register`] and `buf` is the
+/// page sysfs provides for `show`.
+unsafe extern "C" fn show_trampoline<F: SysfsFiles>(
+    _kobj: *mut bindings::kobject,
+    attr: *mut bindings::kobj_attribute,
+    buf: *mut c_char,
+) -> isize {
+    // SAFETY: sysfs passes one of our attributes, whose name is a 'static C string.
+    let name = unsafe { CStr::from_char_ptr((*attr).attr.name) };
+    // SAFETY: sysfs hands `show` a zeroed, exclusive buffer of one page.
+    let page =
+        unsafe { core::slice::from_raw_parts_mut(buf.cast::<u8>(), kernel::page::PAGE_SIZE) };
+    let mut out = PageWriter { page, len: 0 };
+    match F::show(name, &mut out) {
+        Ok(()) => out.len as isize,
+        Err(e) => e.to_errno() as isize,
+    }
+}
+
+/// The `store` callback of every writable MPUDP sysfs file.
+///
+/// # Safety
+///
+/// `attr` is one of the attributes registered by [`SysfsGroup::register`] and `buf` holds
+/// `count` readable bytes.
+unsafe extern "C" fn store_trampoline<F: SysfsFiles>(
+    _kobj: *mut bindings::kobject,
+    attr: *mut bindings::kobj_attribute,
+    buf: *const c_char,
+    count: usize,
+) -> isize {
+    // SAFETY: sysfs passes one of our attributes, whose name is a 'static C string.
+    let name = unsafe { CStr::from_char_ptr((*attr).attr.name) };
+    // SAFETY: sysfs passes `count` readable bytes that stay valid for the call.
+    let input = unsafe { core::slice::from_raw_parts(buf.cast::<u8>(), count) };
+    match F::store(name, input) {
+        Ok(()) => count as isize,
+        Err(e) => e.to_errno() as isize,
+    }
+}
+
+/// Tells a module that a network namespace is going away, so that it forgets its state.
+pub(crate) trait NetExit {
+    /// Called once per namespace, after its last socket is gone; may sleep.
+    fn net_exit(net: NetId);
+}
+
+/// A static `pernet_operations` for one module.
+pub(crate) struct PernetOps(UnsafeCell<bindings::pernet_operations>);
+
+// SAFETY: Written only by `register` before the kernel sees it; afterwards only the kernel's
+// pernet code touches it, under its own lock.
+unsafe impl Sync for PernetOps {}
+
+impl PernetOps {
+    /// Unregistered operations.
+    pub(crate) const fn new() -> Self {
+        // SAFETY: All-zero is a valid, empty `pernet_operations`.
+        Self(UnsafeCell::new(unsafe { core::mem::zeroed() }))
+    }
+
+    /// Calls `E::net_exit` for every namespace that exits from now on, and for every namespace
+    /// when the registration is dropped.
+    pub(crate) fn register<E: NetExit>(&'static self) -> Result<PernetRegistration> {
+        // SAFETY: Not yet registered, so the kernel does not read it concurrently.
+        unsafe { (*self.0.get()).exit = Some(net_exit_trampoline::<E>) };
+        // SAFETY: The operations are 'static and initialised.
+        to_result(unsafe { bindings::register_pernet_subsys(self.0.get()) })?;
+        Ok(PernetRegistration(self.0.get()))
+    }
+}
+
+/// Registered pernet operations; dropping unregisters them.
+pub(crate) struct PernetRegistration(*mut bindings::pernet_operations);
+
+// SAFETY: Points to a 'static `PernetOps`.
+unsafe impl Send for PernetRegistration {}
+// SAFETY: As above.
+unsafe impl Sync for PernetRegistration {}
+
+impl Drop for PernetRegistration {
+    fn drop(&mut self) {
+        // SAFETY: Registered by `PernetOps::register`.
+        unsafe { bindings::unregister_pernet_subsys(self.0) };
+    }
+}
+
+/// The `exit` callback of the module's pernet operations.
+///
+/// # Safety
+///
+/// `net` is a namespace being dismantled (called by the kernel's pernet code).
+unsafe extern "C" fn net_exit_trampoline<E: NetExit>(net: *mut bindings::net) {
+    E::net_exit(NetId(net));
+}
+
+kernel::sync::global_lock! {
+    // SAFETY: `init_config_lock` runs in module init, before any sysfs file exists.
+    pub(crate) unsafe(uninit) static CONFIG_LOCK: Mutex<()> = ();
+}
+
+/// Prepares [`config_lock`]; call once in module init, before registering sysfs files.
+pub(crate) fn init_config_lock() {
+    // SAFETY: Called once, from module init, before any user of the lock exists.
+    unsafe { CONFIG_LOCK.init() };
+}
+
+/// Serialises configuration writes (process context only; never taken on the datagram path).
+pub(crate) fn config_lock() -> kernel::sync::lock::GlobalGuard<CONFIG_LOCK> {
+    CONFIG_LOCK.lock()
+}

@@ -1,0 +1,235 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Strict, allocation-free parsing and printing of MPUDP's sysfs values.
+//!
+//! Only `core` is used, so the same file is unit-tested on the build host (`selftests/unit.rs`).
+//! Every accepted value has exactly one canonical spelling, which is what `show` prints back.
+
+use core::fmt;
+
+/// Why a written value was rejected: each becomes `EINVAL` and one dmesg line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Invalid {
+    /// Not a plain decimal number.
+    NotANumber,
+    /// A number outside the allowed range.
+    OutOfRange,
+    /// Not a dotted-quad IPv4 unicast address.
+    BadAddress,
+    /// Not `PRIMARY ALTERNATE` (two addresses separated by one space).
+    BadPeer,
+    /// Not a valid interface name.
+    BadName,
+}
+
+impl Invalid {
+    /// A short reason for the kernel log.
+    pub(crate) fn reason(self) -> &'static str {
+        match self {
+            Invalid::NotANumber => "not a decimal number",
+            Invalid::OutOfRange => "number out of range",
+            Invalid::BadAddress => "not an IPv4 unicast address",
+            Invalid::BadPeer => "expected 'PRIMARY ALTERNATE' IPv4 addresses or nothing",
+            Invalid::BadName => "not an interface name",
+        }
+    }
+}
+
+/// Drops the one trailing newline that `echo` adds; anything else is part of the value.
+pub(crate) fn strip_newline(input: &[u8]) -> &[u8] {
+    match input {
+        [rest @ .., b'\n'] => rest,
+        _ => input,
+    }
+}
+
+/// Parses a plain decimal number no larger than `max` (no sign, no spaces, no leading zeros).
+pub(crate) fn parse_u32(input: &[u8], max: u32) -> Result<u32, Invalid> {
+    let digits = strip_newline(input);
+    if digits.is_empty() || digits.len() > 10 || !digits.iter().all(u8::is_ascii_digit) {
+        return Err(Invalid::NotANumber);
+    }
+    if digits.len() > 1 && digits[0] == b'0' {
+        return Err(Invalid::NotANumber);
+    }
+    let value = digits
+        .iter()
+        .try_fold(0u64, |acc, d| Some(acc * 10 + u64::from(d - b'0')))
+        .ok_or(Invalid::NotANumber)?;
+    if value > u64::from(max) {
+        return Err(Invalid::OutOfRange);
+    }
+    // The check above bounds `value` by a `u32`.
+    Ok(value as u32)
+}
+
+/// An IPv4 address kept in network byte order, as the kernel passes `__be32`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Ipv4(pub(crate) u32);
+
+impl Ipv4 {
+    fn octets(self) -> [u8; 4] {
+        self.0.to_ne_bytes()
+    }
+
+    fn from_octets(octets: [u8; 4]) -> Self {
+        Ipv4(u32::from_ne_bytes(octets))
+    }
+}
+
+impl fmt::Display for Ipv4 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let [a, b, c, d] = self.octets();
+        write!(f, "{a}.{b}.{c}.{d}")
+    }
+}
+
+/// Parses a dotted-quad unicast address (not 0.0.0.0, multicast or broadcast).
+pub(crate) fn parse_ipv4(input: &[u8]) -> Result<Ipv4, Invalid> {
+    let mut octets = [0u8; 4];
+    let mut parts = input.split(|&b| b == b'.');
+    for octet in octets.iter_mut() {
+        let part = parts.next().ok_or(Invalid::BadAddress)?;
+        if part.len() > 3 {
+            return Err(Invalid::BadAddress);
+        }
+        *octet = parse_u32(part, 255).map_err(|_| Invalid::BadAddress)? as u8;
+    }
+    if parts.next().is_some() {
+        return Err(Invalid::BadAddress);
+    }
+    let unusable = octets == [0, 0, 0, 0] || octets == [255; 4] || (224..=239).contains(&octets[0]);
+    if unusable {
+        return Err(Invalid::BadAddress);
+    }
+    Ok(Ipv4::from_octets(octets))
+}
+
+/// The peer's two addresses: the one the tunnel application talks to, and the one reached
+/// over the secondary path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Peer {
+    pub(crate) primary: Ipv4,
+    pub(crate) alternate: Ipv4,
+}
+
+impl Peer {
+    /// Packs both addresses into one word so that readers never see half of an update.
+    pub(crate) fn pack(self) -> u64 {
+        (u64::from(self.primary.0) << 32) | u64::from(self.alternate.0)
+    }
+
+    /// The inverse of [`Peer::pack`]; 0 means no peer.
+    pub(crate) fn unpack(packed: u64) -> Option<Peer> {
+        (packed != 0).then_some(Peer {
+            primary: Ipv4((packed >> 32) as u32),
+            alternate: Ipv4(packed as u32),
+        })
+    }
+}
+
+impl fmt::Display for Peer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.primary, self.alternate)
+    }
+}
+
+/// Parses `PRIMARY ALTERNATE`; an empty write (`None`) clears the peer.
+pub(crate) fn parse_peer(input: &[u8]) -> Result<Option<Peer>, Invalid> {
+    let text = strip_newline(input);
+    if text.is_empty() {
+        return Ok(None);
+    }
+    let mut words = text.split(|&b| b == b' ');
+    let (Some(primary), Some(alternate), None) = (words.next(), words.next(), words.next()) else {
+        return Err(Invalid::BadPeer);
+    };
+    Ok(Some(Peer {
+        primary: parse_ipv4(primary)?,
+        alternate: parse_ipv4(alternate)?,
+    }))
+}
+
+/// Longest interface name, without the terminating NUL (`IFNAMSIZ - 1`).
+pub(crate) const IFNAME_MAX: usize = 15;
+
+/// An interface name, NUL-padded to `IFNAMSIZ` bytes as the kernel's lookups expect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct IfName(pub(crate) [u8; IFNAME_MAX + 1]);
+
+impl IfName {
+    /// The name without padding.
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        let len = self.0.iter().position(|&b| b == 0).unwrap_or(self.0.len());
+        &self.0[..len]
+    }
+
+    /// The name as text (parsing admits only printable ASCII).
+    pub(crate) fn as_str(&self) -> &str {
+        core::str::from_utf8(self.as_bytes()).unwrap_or("?")
+    }
+
+    /// Two words, for storage in atomics.
+    pub(crate) fn to_words(self) -> [u64; 2] {
+        let mut words = [0u64; 2];
+        for (word, chunk) in words.iter_mut().zip(self.0.chunks_exact(8)) {
+            let mut bytes = [0u8; 8];
+            bytes.copy_from_slice(chunk);
+            *word = u64::from_ne_bytes(bytes);
+        }
+        words
+    }
+
+    /// The inverse of [`IfName::to_words`].
+    pub(crate) fn from_words(words: [u64; 2]) -> Self {
+        let mut name = IfName::default();
+        for (chunk, word) in name.0.chunks_exact_mut(8).zip(words) {
+            chunk.copy_from_slice(&word.to_ne_bytes());
+        }
+        // The last byte stays NUL whatever the words held.
+        name.0[IFNAME_MAX] = 0;
+        name
+    }
+}
+
+impl fmt::Display for IfName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for &b in self.as_bytes() {
+            write!(f, "{}", char::from(b))?;
+        }
+        Ok(())
+    }
+}
+
+/// Parses an interface name with the kernel's rules (`dev_valid_name`); empty means none.
+pub(crate) fn parse_ifname(input: &[u8]) -> Result<Option<IfName>, Invalid> {
+    let text = strip_newline(input);
+    if text.is_empty() {
+        return Ok(None);
+    }
+    let valid = text.len() <= IFNAME_MAX
+        && text != b"."
+        && text != b".."
+        && text
+            .iter()
+            .all(|&b| b.is_ascii_graphic() && b != b'/' && b != b':');
+    if !valid {
+        return Err(Invalid::BadName);
+    }
+    let mut name = IfName::default();
+    name.0[..text.len()].copy_from_slice(text);
+    Ok(Some(name))
+}
+
+/// Credit-based split: whether datagram number `n` of a flow goes on the secondary path when
+/// `secondary_percent` of the datagrams should.
+///
+/// Datagram `n` takes the secondary path when `floor((n + 1) * p / 100)` steps past
+/// `floor(n * p / 100)`, so after any `N` datagrams exactly `floor(N * p / 100)` went there and
+/// secondary datagrams are spread evenly. The rule depends only on `n % 100`, so it never
+/// overflows.
+pub(crate) fn on_secondary(n: u64, secondary_percent: u32) -> bool {
+    let p = u64::from(secondary_percent.min(100));
+    let r = n % 100;
+    (r + 1) * p / 100 > r * p / 100
+}

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Runs selftests/mpudp.sh in the test VM and reports it on the host.
+#
+# Usage: run-selftests.sh KERNEL_TREE
+# Prints the KTAP output, the guest's kernel warnings if any, and a last line
+# "N passed, N failed"; exits non-zero on any failure or if the VM did not finish.
+set -uo pipefail
+
+tree=${1:?usage: run-selftests.sh KERNEL_TREE}
+here=$(cd "$(dirname "$0")/.." && pwd)
+out=$here/.build/selftests
+rm -rf "$out"
+mkdir -p "$out"
+
+guest="cd '$here' && MPUDP_DIR='$here' selftests/mpudp.sh; rc=\$?; dmesg >'$out/dmesg.log'; exit \$rc"
+start=$(date +%s)
+"$here/scripts/vm-exec.sh" "$tree" "$out" "$guest"
+rc=$?
+cat "$out/console.log" 2>/dev/null
+echo "# selftests took $(($(date +%s) - start)) s in the VM; guest dmesg: $out/dmesg.log"
+
+passed=$(grep -cE '^ok [0-9]+' "$out/console.log" 2>/dev/null)
+failed=$(grep -cE '^not ok [0-9]+' "$out/console.log" 2>/dev/null)
+planned=$(sed -nE 's/^1\.\.([0-9]+)$/\1/p' "$out/console.log" 2>/dev/null | head -n 1)
+# Tests the plan announced but that never reported (the run died) count as failed.
+missing=$((${planned:-0} - passed - failed))
+[ "$missing" -gt 0 ] && failed=$((failed + missing))
+[ "$rc" = 0 ] || [ "$failed" -gt 0 ] || failed=1
+echo "$passed passed, $failed failed"
+[ "$rc" = 0 ] && [ "$failed" = 0 ]

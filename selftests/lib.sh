@@ -1,0 +1,147 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# The MPUDP test topology: two namespaces joined by two emulated paths.
+#
+#   mpudp-cli                                   mpudp-srv
+#   eth0 10.0.1.1/24 <== primary path ==>   eth0 10.0.1.2/24
+#   eth1 10.0.2.1/24 <== secondary path ==> eth1 10.0.2.2/24
+#
+# Each path is a veth pair with tc netem (rate, one-way delay) on both ends.
+# Sourced by selftests/mpudp.sh and scripts/demo.sh; needs root.
+
+NS_CLI=mpudp-cli
+NS_SRV=mpudp-srv
+CLI_PRIMARY=10.0.1.1
+SRV_PRIMARY=10.0.1.2
+CLI_ALTERNATE=10.0.2.1
+SRV_ALTERNATE=10.0.2.2
+TUNNEL_PORT=1194
+SYSFS=/sys/kernel/mpudp
+MPUDP_DIR=${MPUDP_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
+
+in_cli() { ip netns exec "$NS_CLI" "$@"; }
+in_srv() { ip netns exec "$NS_SRV" "$@"; }
+
+# path_up INDEX RATE ONE_WAY_DELAY_MS: (re)creates eth$INDEX in both namespaces.
+path_up() {
+	local i=$1 rate=$2 delay=$3 end
+	ip link add "eth$i" netns "$NS_CLI" type veth peer name "eth$i" netns "$NS_SRV"
+	in_cli ip addr add "10.0.$((i + 1)).1/24" dev "eth$i"
+	in_srv ip addr add "10.0.$((i + 1)).2/24" dev "eth$i"
+	for end in in_cli in_srv; do
+		# A deep queue: tests measure shares and integrity, not queue overflow.
+		$end tc qdisc add dev "eth$i" root netem rate "$rate" delay "${delay}ms" limit 100000
+		$end ip link set "eth$i" up
+	done
+}
+
+# topology_up RATE DELAY_PRIMARY_MS DELAY_SECONDARY_MS (one-way delays).
+topology_up() {
+	local rate=$1 ns
+	topology_down
+	for ns in "$NS_CLI" "$NS_SRV"; do
+		ip netns add "$ns"
+		ip -n "$ns" link set lo up
+		# No IPv6 chatter in the interface counters the tests read.
+		ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 \
+			net.ipv6.conf.default.disable_ipv6=1
+	done
+	path_up 0 "$rate" "$2"
+	path_up 1 "$rate" "$3"
+	# Wait for both paths to carry traffic (ARP resolved) before any test counts packets.
+	in_cli ping -q -c 1 -W 5 "$SRV_PRIMARY" >/dev/null
+	in_cli ping -q -c 1 -W 5 "$SRV_ALTERNATE" >/dev/null
+}
+
+topology_down() {
+	ip netns del "$NS_CLI" 2>/dev/null || true
+	ip netns del "$NS_SRV" 2>/dev/null || true
+}
+
+load_modules() {
+	insmod "$MPUDP_DIR/mpudp_send.ko" && insmod "$MPUDP_DIR/mpudp_recv.ko"
+}
+
+unload_modules() {
+	rmmod mpudp_send 2>/dev/null || true
+	rmmod mpudp_recv 2>/dev/null || true
+}
+
+# mpudp_configure NS SPLIT: both ends of the tunnel in NS use eth1 as their secondary path
+# and know the other end's two addresses.
+mpudp_configure() {
+	local ns=$1 split=$2 peer
+	if [ "$ns" = "$NS_CLI" ]; then
+		peer="$SRV_PRIMARY $SRV_ALTERNATE"
+	else
+		peer="$CLI_PRIMARY $CLI_ALTERNATE"
+	fi
+	ip netns exec "$ns" sh -c "
+		echo $split > $SYSFS/split &&
+		echo eth1 > $SYSFS/secondary &&
+		echo '$peer' > $SYSFS/peer &&
+		echo $TUNNEL_PORT > $SYSFS/port &&
+		echo '$peer' > $SYSFS/recv/peer &&
+		echo $TUNNEL_PORT > $SYSFS/recv/port"
+}
+
+# knob NS FILE: a sysfs value as seen from NS.
+knob() { ip netns exec "$1" cat "$SYSFS/$2"; }
+
+# ifstat NS DEV COUNTER: an interface counter, e.g. tx_packets.
+ifstat() { ip netns exec "$1" cat "/sys/class/net/$2/statistics/$3"; }
+
+# The datagram tool, by path so that `ip netns exec` can run it.
+# shellcheck disable=SC2034 # used by the scripts that source this file
+UDP_TOOL=$MPUDP_DIR/selftests/udp_tool.py
+
+# json_get JSON KEY: one field of udp_tool's output (sources become "addr=count ...").
+json_get() {
+	/usr/bin/python3 -c '
+import json, sys
+v = json.loads(sys.argv[1])[sys.argv[2]]
+print(" ".join(f"{k}={v[k]}" for k in sorted(v)) if isinstance(v, dict) else v)' "$1" "$2"
+}
+
+# tunnel_up WORKDIR: a point-to-point OpenVPN tunnel (UDP, no DCO, cipher none as in the
+# paper) between cli (10.8.0.2) and srv (10.8.0.1), plus an HTTP server in srv serving
+# WORKDIR/www. Returns once a ping crosses the tunnel.
+tunnel_up() {
+	local work=$1 i
+	mkdir -p "$work/www"
+	local ovpn=(openvpn --dev tun0 --proto udp --port "$TUNNEL_PORT" --disable-dco
+		--cipher none --auth none --verb 3 --daemon)
+	in_srv "${ovpn[@]}" --ifconfig 10.8.0.1 10.8.0.2 --log "$work/ovpn-srv.log" || return 1
+	in_cli "${ovpn[@]}" --ifconfig 10.8.0.2 10.8.0.1 --remote "$SRV_PRIMARY" \
+		--log "$work/ovpn-cli.log" || return 1
+	for i in $(seq 60); do
+		in_cli ping -q -c 1 -W 1 10.8.0.1 >/dev/null 2>&1 && break
+		sleep 1
+	done
+	# Started only now: OpenVPN assigns 10.8.0.1 after it has daemonised.
+	in_srv sh -c "cd '$work/www' && exec /usr/bin/python3 -m http.server --bind 10.8.0.1 8080" \
+		>/dev/null 2>&1 &
+	for i in $(seq 30); do
+		in_cli wget -q -T 2 -O /dev/null http://10.8.0.1:8080/ && return 0
+		sleep 1
+	done
+	echo "tunnel did not come up; client log:" >&2
+	tail -n 20 "$work/ovpn-cli.log" >&2
+	return 1
+}
+
+tunnel_down() {
+	pkill -x openvpn 2>/dev/null
+	pkill -f "http.server --bind 10.8.0.1" 2>/dev/null
+	sleep 1
+}
+
+# fetch FILE DEST: downloads http://10.8.0.1:8080/FILE through the tunnel into DEST and
+# prints the seconds it took.
+fetch() {
+	local start end
+	start=$(date +%s.%N)
+	in_cli wget -q -T 30 -O "$2" "http://10.8.0.1:8080/$1" || return 1
+	end=$(date +%s.%N)
+	echo "$end - $start" | bc
+}

@@ -1,0 +1,315 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# MPUDP selftests: run as root inside the test VM on the patched kernel, with the modules
+# built in $MPUDP_DIR (default: the checkout this script is in). Prints KTAP; exit code 0 pass, 1 fail (kselftest convention).
+#
+# Paths: 10 Mbit/s, 10 ms one-way delay each (20 ms RTT), as the paper's symmetric case.
+
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=selftests/lib.sh
+source "$here/lib.sh"
+# shellcheck source=selftests/ktap.sh
+source "$here/ktap.sh"
+
+RATE=10mbit
+DELAY_MS=10
+WORK=$(mktemp -d)
+SHARE_DATAGRAMS=10000
+SHARE_TOLERANCE_PP=2
+
+cleanup() {
+	jobs -p | xargs -r kill 2>/dev/null
+	topology_down
+	unload_modules
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+# check NAME CONDITION-CMD...: one KTAP result; the command's failure output explains why.
+check() {
+	local name=$1
+	shift
+	if "$@"; then
+		ktap_test_pass "$name"
+	else
+		ktap_test_fail "$name"
+	fi
+}
+
+fail() { ktap_print_msg "$*"; return 1; }
+
+# within_pp MEASURED_PART TOTAL EXPECTED_PERCENT: |100*part/total - expected| <= tolerance.
+within_pp() {
+	local part=$1 total=$2 want=$3
+	[ "$total" -gt 0 ] || return 1
+	# Compare in hundredths of a percent, integers only.
+	local got=$((part * 10000 / total)) lo=$(((want - SHARE_TOLERANCE_PP) * 100)) hi=$(((want + SHARE_TOLERANCE_PP) * 100))
+	[ "$got" -ge "$lo" ] && [ "$got" -le "$hi" ]
+}
+
+# Sends SHARE_DATAGRAMS in-scope datagrams from cli with split SPLIT and checks that the share
+# on the secondary path, by MPUDP's counters and by the interfaces' own counters, is 100-SPLIT.
+split_share_ok() {
+	local split=$1
+	local c0 c1 i0 i1 sec tot isec itot
+	if [ "$split" != keep ]; then
+		in_cli sh -c "echo $split > $SYSFS/split" || return 1
+	fi
+	split=$(knob "$NS_CLI" split)
+	c0=$(($(knob "$NS_CLI" tx_primary_datagrams) + 0))
+	c1=$(($(knob "$NS_CLI" tx_secondary_datagrams) + 0))
+	i0=$(ifstat "$NS_CLI" eth0 tx_packets)
+	i1=$(ifstat "$NS_CLI" eth1 tx_packets)
+	in_cli "$UDP_TOOL" send --dst "$SRV_PRIMARY" --port "$TUNNEL_PORT" --count "$SHARE_DATAGRAMS" >/dev/null || return 1
+	sleep 3 # let netem drain its queue into the interface counters
+	sec=$(($(knob "$NS_CLI" tx_secondary_datagrams) - c1))
+	tot=$((sec + $(knob "$NS_CLI" tx_primary_datagrams) - c0))
+	isec=$(($(ifstat "$NS_CLI" eth1 tx_packets) - i1))
+	itot=$((isec + $(ifstat "$NS_CLI" eth0 tx_packets) - i0))
+	ktap_print_msg "split $split: counters $sec/$tot on secondary, interfaces $isec/$itot"
+	[ "$tot" -eq "$SHARE_DATAGRAMS" ] || { fail "counted $tot eligible datagrams, sent $SHARE_DATAGRAMS"; return 1; }
+	within_pp "$sec" "$tot" $((100 - split)) || { fail "counter share off by more than ${SHARE_TOLERANCE_PP} pp"; return 1; }
+	within_pp "$isec" "$itot" $((100 - split)) || { fail "interface share off by more than ${SHARE_TOLERANCE_PP} pp"; return 1; }
+}
+
+# Starts a receiver in srv on PORT expecting COUNT datagrams; prints nothing, sets RECV_OUT.
+start_receiver() {
+	local port=$1 count=$2 timeout=${3:-5}
+	rm -f "$WORK/ready" "$WORK/recv.json"
+	in_srv "$UDP_TOOL" recv --port "$port" --count "$count" --timeout "$timeout" \
+		--ready "$WORK/ready" >"$WORK/recv.json" &
+	RECV_PID=$!
+	for _ in $(seq 50); do [ -e "$WORK/ready" ] && return 0; sleep 0.1; done
+	return 1
+}
+
+finish_receiver() {
+	wait "$RECV_PID"
+	RECV_OUT=$(cat "$WORK/recv.json")
+	ktap_print_msg "receiver: $RECV_OUT"
+}
+
+coalescing_ok() {
+	local n=10000 r0
+	in_cli sh -c "echo 50 > $SYSFS/split"
+	r0=$(knob "$NS_SRV" recv/rx_secondary_datagrams)
+	start_receiver "$TUNNEL_PORT" "$n" || return 1
+	in_cli "$UDP_TOOL" send --dst "$SRV_PRIMARY" --port "$TUNNEL_PORT" --count "$n" --pps 2500 >/dev/null
+	finish_receiver
+	[ "$(json_get "$RECV_OUT" unique)" -eq "$n" ] || { fail "not every datagram arrived"; return 1; }
+	[ "$(json_get "$RECV_OUT" duplicates)" -eq 0 ] || { fail "duplicates delivered"; return 1; }
+	[ "$(json_get "$RECV_OUT" sources)" = "$CLI_PRIMARY=$n" ] || { fail "a source other than the peer's primary was reported"; return 1; }
+	local via_secondary=$(($(knob "$NS_SRV" recv/rx_secondary_datagrams) - r0))
+	ktap_print_msg "$via_secondary of $n arrived over the secondary path"
+	within_pp "$via_secondary" "$n" 50 || { fail "secondary path did not carry half"; return 1; }
+}
+
+out_of_scope_send_ok() {
+	local n=1000 e0 e1 s0
+	in_cli sh -c "echo 0 > $SYSFS/split" # every in-scope datagram would take the secondary path
+	e0=$(ifstat "$NS_CLI" eth0 tx_packets)
+	e1=$(ifstat "$NS_CLI" eth1 tx_packets)
+	s0=$(knob "$NS_CLI" tx_secondary_datagrams)
+	start_receiver 5353 "$n" || return 1
+	in_cli "$UDP_TOOL" send --dst "$SRV_PRIMARY" --port 5353 --count "$n" --pps 2000 >/dev/null
+	finish_receiver
+	local d0=$(($(ifstat "$NS_CLI" eth0 tx_packets) - e0)) d1=$(($(ifstat "$NS_CLI" eth1 tx_packets) - e1))
+	ktap_print_msg "port 5353: eth0 +$d0, eth1 +$d1 packets"
+	[ "$(json_get "$RECV_OUT" sources)" = "$CLI_PRIMARY=$n" ] || { fail "out-of-scope datagrams lost or rewritten"; return 1; }
+	[ "$d0" -ge "$n" ] && [ "$d1" -lt 10 ] || { fail "out-of-scope datagrams left on the secondary interface"; return 1; }
+	[ "$(knob "$NS_CLI" tx_secondary_datagrams)" -eq "$s0" ] || { fail "out-of-scope datagrams counted"; return 1; }
+}
+
+out_of_scope_recv_ok() {
+	local n=200
+	start_receiver 5353 "$n" || return 1
+	in_cli "$UDP_TOOL" send --dst "$SRV_ALTERNATE" --port 5353 --bind "$CLI_ALTERNATE" --count "$n" --pps 1000 >/dev/null
+	finish_receiver
+	[ "$(json_get "$RECV_OUT" sources)" = "$CLI_ALTERNATE=$n" ] || { fail "source of an out-of-scope datagram was rewritten"; return 1; }
+}
+
+connected_socket_ok() {
+	local n=1000
+	in_cli sh -c "echo 50 > $SYSFS/split"
+	start_receiver "$TUNNEL_PORT" "$n" || return 1
+	in_cli "$UDP_TOOL" send --connect --dst "$SRV_PRIMARY" --port "$TUNNEL_PORT" --count "$n" --pps 2000 >/dev/null
+	finish_receiver
+	[ "$(json_get "$RECV_OUT" unique)" -eq "$n" ] && [ "$(json_get "$RECV_OUT" sources)" = "$CLI_PRIMARY=$n" ] ||
+		{ fail "connected socket: datagrams lost or misreported"; return 1; }
+}
+
+# rejects NS FILE VALUE ERRNO_WORD: the write fails, dmesg gives a reason, the value is kept.
+rejects() {
+	local ns=$1 file=$2 value=$3 before after err
+	before=$(knob "$ns" "$file")
+	err=$(ip netns exec "$ns" sh -c "printf '%s' \"\$1\" > $SYSFS/$file" _ "$value" 2>&1) &&
+		{ fail "$file accepted '${value:0:40}'"; return 1; }
+	after=$(knob "$ns" "$file")
+	[ "$before" = "$after" ] || { fail "$file changed from '$before' to '$after' on a rejected write"; return 1; }
+	[ -n "$err" ] || { fail "$file: no error reported"; return 1; }
+}
+
+bad_input_ok() {
+	local long ok=0
+	long=$(head -c 4096 /dev/zero | tr '\0' '9')
+	dmesg -C
+	for v in 101 -1 abc $'\n' 1.5 " 50" 0x10 050 "$long" 4294967296; do
+		rejects "$NS_CLI" split "$v" || ok=1
+	done
+	for v in nosuchdev abcdefghijklmnop a/b "eth1 eth0" "$long"; do
+		rejects "$NS_CLI" secondary "$v" || ok=1
+	done
+	for v in 10.0.1.2 "10.0.1.2 10.0.2" "300.0.0.1 10.0.2.2" "0.0.0.0 10.0.2.2" "$long"; do
+		rejects "$NS_CLI" peer "$v" || ok=1
+		rejects "$NS_CLI" recv/peer "$v" || ok=1
+	done
+	for v in 65536 -5 x "$long"; do
+		rejects "$NS_CLI" port "$v" || ok=1
+		rejects "$NS_CLI" recv/port "$v" || ok=1
+	done
+	rejects "$NS_CLI" tx_primary_datagrams 0 || ok=1
+	dmesg | grep -q "split: rejected write of 3 bytes: number out of range" ||
+		fail "no dmesg reason for a rejected split" || ok=1
+	dmesg | grep -q "secondary: no interface nosuchdev" || fail "no dmesg reason for an unknown interface" || ok=1
+	return "$ok"
+}
+
+non_root_rejected_ok() {
+	local f ok=0 before
+	for f in split secondary peer port recv/peer recv/port; do
+		before=$(knob "$NS_CLI" "$f")
+		in_cli setpriv --reuid=65534 --regid=65534 --clear-groups -- \
+			sh -c "echo 1 > $SYSFS/$f" 2>/dev/null && { fail "uid 65534 wrote $f"; ok=1; }
+		[ "$(knob "$NS_CLI" "$f")" = "$before" ] || { fail "$f changed by uid 65534"; ok=1; }
+	done
+	return "$ok"
+}
+
+module_param_ok() {
+	rmmod mpudp_send || return 1
+	dmesg -C
+	insmod "$MPUDP_DIR/mpudp_send.ko" split=101 2>/dev/null && { fail "split=101 was accepted"; return 1; }
+	dmesg | grep -q "split=101 is out of range" || { fail "no dmesg reason for split=101"; return 1; }
+	insmod "$MPUDP_DIR/mpudp_send.ko" split=abc 2>/dev/null && { fail "split=abc was accepted"; return 1; }
+	insmod "$MPUDP_DIR/mpudp_send.ko" split=90 || return 1
+	[ "$(knob "$NS_CLI" split)" = 90 ] || { fail "split=90 not the default after load"; return 1; }
+	modinfo "$MPUDP_DIR/mpudp_send.ko" | grep -q '^parm: *split:' || { fail "modinfo lists no split parameter"; return 1; }
+	modinfo "$MPUDP_DIR/mpudp_recv.ko" | grep -q '^description: *MPUDP' || { fail "mpudp_recv has no description"; return 1; }
+	mpudp_configure "$NS_CLI" 90
+}
+
+# fallback_ok WHAT: with the secondary path broken by WHAT, datagrams the split puts on it go on
+# the primary path: none lost, all counted as fallback.
+fallback_ok() {
+	local n=500 f0
+	in_cli sh -c "echo 0 > $SYSFS/split"
+	f0=$(knob "$NS_CLI" tx_fallback_datagrams)
+	start_receiver "$TUNNEL_PORT" "$n" || return 1
+	in_cli "$UDP_TOOL" send --dst "$SRV_PRIMARY" --port "$TUNNEL_PORT" --count "$n" --pps 2000 >/dev/null
+	finish_receiver
+	[ "$(json_get "$RECV_OUT" unique)" -eq "$n" ] || { fail "$1: datagrams lost"; return 1; }
+	[ "$(($(knob "$NS_CLI" tx_fallback_datagrams) - f0))" -eq "$n" ] || { fail "$1: not counted as fallback"; return 1; }
+}
+
+secondary_down_ok() {
+	in_cli ip link set eth1 down
+	fallback_ok "interface down" || return 1
+	in_cli ip link set eth1 up
+	sleep 1
+}
+
+secondary_no_address_ok() {
+	in_cli ip addr del "$CLI_ALTERNATE/24" dev eth1
+	fallback_ok "no IPv4 address" || return 1
+	in_cli ip addr add "$CLI_ALTERNATE/24" dev eth1
+}
+
+secondary_deleted_ok() {
+	in_cli ip link del eth1 || return 1 # would hang if MPUDP held a reference
+	fallback_ok "interface deleted" || return 1
+	path_up 1 "$RATE" "$DELAY_MS"
+	in_cli ping -q -c 1 -W 5 "$SRV_ALTERNATE" >/dev/null
+	mpudp_configure "$NS_CLI" 50 && mpudp_configure "$NS_SRV" 50
+}
+
+reload_under_flood_ok() {
+	local flood rx0 rx1 i
+	mpudp_configure "$NS_CLI" 50
+	in_cli "$UDP_TOOL" send --dst "$SRV_PRIMARY" --port "$TUNNEL_PORT" --count 0 --pps 3000 >/dev/null 2>"$WORK/flood.err" &
+	flood=$!
+	in_srv "$UDP_TOOL" recv --port "$TUNNEL_PORT" --count 100000000 --timeout 30 >/dev/null &
+	for i in $(seq 10); do
+		if [ $((i % 2)) = 0 ]; then rmmod mpudp_send; rmmod mpudp_recv; else rmmod mpudp_recv; rmmod mpudp_send; fi
+		load_modules || return 1
+		mpudp_configure "$NS_CLI" 50 && mpudp_configure "$NS_SRV" 50 || return 1
+		sleep 0.3
+	done
+	unload_modules
+	rx0=$(ifstat "$NS_SRV" eth0 rx_packets)
+	sleep 2
+	rx1=$(ifstat "$NS_SRV" eth0 rx_packets)
+	kill -0 "$flood" || { fail "the flood sender died: $(cat "$WORK/flood.err")"; return 1; }
+	kill "$flood"
+	ktap_print_msg "after unload the primary path received $((rx1 - rx0)) packets in 2 s"
+	[ $((rx1 - rx0)) -ge 1000 ] || { fail "traffic did not continue on the primary path"; return 1; }
+	load_modules && mpudp_configure "$NS_CLI" 50 && mpudp_configure "$NS_SRV" 50
+}
+
+openvpn_ok() {
+	local size=$((16 * 1024 * 1024)) secs tx_cli tx_srv
+	tunnel_up "$WORK" || return 1
+	head -c "$size" /dev/urandom >"$WORK/www/file"
+	tx_cli=$(knob "$NS_CLI" tx_secondary_datagrams)
+	tx_srv=$(knob "$NS_SRV" tx_secondary_datagrams)
+	secs=$(fetch file "$WORK/fetched") || { fail "download failed"; return 1; }
+	ktap_print_msg "16 MiB through OpenVPN over MPUDP in $secs s ($(echo "$size * 8 / $secs / 1000000" | bc) Mbit/s)"
+	cmp -s "$WORK/www/file" "$WORK/fetched" || { fail "downloaded file differs"; return 1; }
+	tx_cli=$(($(knob "$NS_CLI" tx_secondary_datagrams) - tx_cli))
+	tx_srv=$(($(knob "$NS_SRV" tx_secondary_datagrams) - tx_srv))
+	ktap_print_msg "secondary path: client sent $tx_cli, server sent $tx_srv datagrams;" \
+		"client received $(knob "$NS_CLI" recv/rx_secondary_datagrams), server $(knob "$NS_SRV" recv/rx_secondary_datagrams)"
+	tunnel_down
+	[ "$tx_cli" -gt 0 ] && [ "$tx_srv" -gt 0 ] || { fail "a direction did not use the secondary path"; return 1; }
+	[ "$(knob "$NS_CLI" recv/rx_secondary_datagrams)" -gt 0 ] && [ "$(knob "$NS_SRV" recv/rx_secondary_datagrams)" -gt 0 ] ||
+		{ fail "an end received nothing over the secondary path"; return 1; }
+}
+
+dmesg_clean_ok() {
+	if dmesg | grep -E 'WARNING:|BUG:|Oops|general protection|Call Trace|UBSAN|KASAN|lockdep' >"$WORK/bad"; then
+		head -20 "$WORK/bad" | while read -r l; do ktap_print_msg "$l"; done
+		return 1
+	fi
+}
+
+ktap_print_header
+ktap_set_plan 19
+
+dmesg -C
+unload_modules
+load_modules || ktap_exit_fail_msg "cannot load the modules"
+topology_up "$RATE" "$DELAY_MS" "$DELAY_MS" || ktap_exit_fail_msg "cannot build the topology"
+mpudp_configure "$NS_CLI" 50 && mpudp_configure "$NS_SRV" 50 || ktap_exit_fail_msg "cannot configure"
+
+check "split 0 sends 100% on the secondary path" split_share_ok 0
+check "split 50 sends 50% on each path" split_share_ok 50
+check "split 90 sends 10% on the secondary path" split_share_ok 90
+check "split 100 sends nothing on the secondary path" split_share_ok 100
+in_cli sh -c "echo 75 > $SYSFS/split"
+check "split changed at run time to 75 takes effect" split_share_ok keep
+check "coalescing: 10000 datagrams over both paths, each once, primary source" coalescing_ok
+check "connected sockets are steered too" connected_socket_ok
+check "out-of-scope UDP keeps its route" out_of_scope_send_ok
+check "out-of-scope UDP keeps its source address" out_of_scope_recv_ok
+check "bad sysfs input is rejected, value kept, reason logged" bad_input_ok
+check "non-root writes are rejected" non_root_rejected_ok
+check "bad module parameters refuse to load" module_param_ok
+check "secondary interface down: primary path, none lost" secondary_down_ok
+check "secondary without IPv4 address: primary path, none lost" secondary_no_address_ok
+check "secondary interface deleted: primary path, none lost, no reference held" secondary_deleted_ok
+check "rmmod/insmod under a UDP flood, traffic continues" reload_under_flood_ok
+check "OpenVPN over MPUDP: 16 MiB byte-identical, both paths used" openvpn_ok
+check "modules unload cleanly" sh -c 'rmmod mpudp_send && rmmod mpudp_recv'
+check "no WARNING, BUG or oops in dmesg" dmesg_clean_ok
+
+ktap_finished

@@ -1,0 +1,95 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: GPL-2.0
+"""Numbered-datagram sender and checking receiver for the MPUDP selftests.
+
+send: sends COUNT datagrams numbered 0..COUNT-1 (or floods until killed with --count 0),
+      paced to --pps, from an unconnected socket (as OpenVPN uses) or a connected one.
+recv: receives until COUNT distinct numbers arrived or --timeout seconds of silence, then
+      prints one JSON line: received, unique, duplicates, missing, and the source addresses
+      seen with their counts.
+"""
+import argparse
+import json
+import socket
+import struct
+import sys
+import time
+
+HEADER = struct.Struct("!Q")
+
+
+def send(args):
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind((args.bind, args.src_port))
+    if args.connect:
+        sock.connect((args.dst, args.port))
+    payload = bytes(max(0, args.size - HEADER.size))
+    gap = 1.0 / args.pps if args.pps else 0.0
+    start = time.monotonic()
+    n = 0
+    while args.count == 0 or n < args.count:
+        data = HEADER.pack(n) + payload
+        if args.connect:
+            sock.send(data)
+        else:
+            sock.sendto(data, (args.dst, args.port))
+        n += 1
+        if gap:
+            delay = start + n * gap - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+    print(json.dumps({"sent": n}))
+
+
+def recv(args):
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.setsockopt(socket.SOL_SOCKET, getattr(socket, "SO_RCVBUFFORCE", 33), 8 << 20)
+    sock.bind((args.bind, args.port))
+    sock.settimeout(args.timeout)
+    if args.ready:
+        open(args.ready, "w").close()
+    seen = {}
+    sources = {}
+    received = 0
+    while len(seen) < args.count:
+        try:
+            data, (addr, _port) = sock.recvfrom(65535)
+        except socket.timeout:
+            break
+        received += 1
+        (seq,) = HEADER.unpack_from(data)
+        seen[seq] = seen.get(seq, 0) + 1
+        sources[addr] = sources.get(addr, 0) + 1
+    print(json.dumps({
+        "received": received,
+        "unique": len(seen),
+        "duplicates": sum(c - 1 for c in seen.values()),
+        "missing": sum(1 for i in range(args.count) if i not in seen),
+        "sources": sources,
+    }))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    sub = parser.add_subparsers(dest="mode", required=True)
+    s = sub.add_parser("send")
+    s.add_argument("--dst", required=True)
+    s.add_argument("--port", type=int, required=True)
+    s.add_argument("--count", type=int, default=1000)
+    s.add_argument("--pps", type=float, default=0.0)
+    s.add_argument("--size", type=int, default=100)
+    s.add_argument("--bind", default="0.0.0.0")
+    s.add_argument("--src-port", type=int, default=0)
+    s.add_argument("--connect", action="store_true")
+    r = sub.add_parser("recv")
+    r.add_argument("--port", type=int, required=True)
+    r.add_argument("--count", type=int, required=True)
+    r.add_argument("--timeout", type=float, default=5.0)
+    r.add_argument("--bind", default="0.0.0.0")
+    r.add_argument("--ready", help="file to create once bound")
+    args = parser.parse_args()
+    (send if args.mode == "send" else recv)(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
