@@ -5,6 +5,8 @@
 #   make             install tools if missing, build or reuse the kernel, build the modules
 #   make check       ... then host unit tests, static checks, and the selftests in the VM
 #   make run         ... then the demo: OpenVPN over MPUDP vs single-path UDP
+#   make check-debug the selftests on a debug kernel (KASAN, lockdep, PROVE_RCU, kmemleak,
+#                    UBSAN, atomic-sleep checks); any report fails the run
 #   make CLIPPY=1    build the modules with clippy as the compiler
 #   make lint        rustfmt, checkpatch --strict, shellcheck
 #   KDIR=/path make  build against an existing patched, built kernel tree instead
@@ -22,7 +24,7 @@ RUST_SOURCES = mpudp_send.rs mpudp_recv.rs $(wildcard common/*.rs) selftests/uni
 SHELL_SOURCES = $(wildcard scripts/*.sh selftests/*.sh) .ci/run
 STAMP = .build
 
-.PHONY: all deps kernel modules unit lint check run clean
+.PHONY: all deps kernel modules unit lint check check-debug run clean
 
 all: modules
 
@@ -52,6 +54,15 @@ lint: kernel
 check: unit lint
 	$(MAKE) modules CLIPPY=1
 	scripts/run-selftests.sh "$$(cat $(STAMP)/kdir)"
+
+# The debug variant has its own cached kernel and its own module build (in $(STAMP)/debug).
+check-debug: deps
+	@mkdir -p $(STAMP)/debug
+	scripts/build-kernel.sh debug >$(STAMP)/kdir-debug
+	$(MAKE) -C "$$(cat $(STAMP)/kdir-debug)" M=$(CURDIR) MO=$(CURDIR)/$(STAMP)/debug \
+		$(KBUILD_ARGS) modules
+	MPUDP_KO_DIR=$(CURDIR)/$(STAMP)/debug VM_MEMORY=4G \
+		scripts/run-selftests.sh "$$(cat $(STAMP)/kdir-debug)"
 
 run: modules
 	scripts/run-demo.sh "$$(cat $(STAMP)/kdir)"

@@ -16,6 +16,10 @@ use kernel::sync::atomic::{Atomic, Relaxed};
 )]
 mod ffi;
 #[path = "common/netns.rs"]
+#[allow(
+    dead_code,
+    reason = "shared with mpudp_send, which walks every namespace's state"
+)]
 mod netns;
 #[path = "common/parse.rs"]
 #[allow(

@@ -66,6 +66,16 @@ struct SendState {
     fallback: Atomic<u64>,
 }
 
+impl SendState {
+    /// The configured secondary interface name (empty when none).
+    fn secondary_name(&self) -> IfName {
+        IfName::from_words([
+            self.secondary_name[0].load(Relaxed),
+            self.secondary_name[1].load(Relaxed),
+        ])
+    }
+}
+
 impl NsState for SendState {
     const FRESH: Self = Self {
         split: Atomic::new(50),
@@ -133,6 +143,22 @@ impl SendHook for Policy {
         }
         ns.primary.count(d.len);
         false
+    }
+}
+
+impl ffi::InterfacesChanged for Policy {
+    /// Re-resolves every namespace's secondary interface by its configured name, so that an
+    /// interface that is deleted stops being used and one re-created (or renamed) under that
+    /// name is used again.
+    fn interfaces_changed() {
+        let _config = ffi::config_lock();
+        NAMESPACES.for_each(|net, ns| {
+            let name = ns.secondary_name();
+            if !name.as_bytes().is_empty() {
+                ns.secondary_ifindex
+                    .store(net.ifindex(&name).unwrap_or(0), Relaxed);
+            }
+        });
     }
 }
 
@@ -276,11 +302,13 @@ impl SysfsFiles for Policy {
 }
 
 static PERNET: ffi::PernetOps = ffi::PernetOps::new();
+static NETDEV: ffi::NetdevNotifier = ffi::NetdevNotifier::new();
 
 struct MpudpSend {
     // Dropped in this order: the hook first, so no datagram sees state being torn down.
     _hook: ffi::SendHookRegistration<Policy>,
     _files: ffi::SysfsRegistration,
+    _netdev: ffi::NetdevRegistration,
     _pernet: ffi::PernetRegistration,
 }
 
@@ -296,6 +324,7 @@ impl kernel::Module for MpudpSend {
         DEFAULT_SPLIT.store(split, Relaxed);
         ffi::init_config_lock();
         let pernet = PERNET.register::<Policy>()?;
+        let netdev = NETDEV.register::<Policy>()?;
         let files = FILES.register::<Policy>()?;
         let hook = ffi::SendHookRegistration::<Policy>::new().inspect_err(|_| {
             pr_err!("the UDP send hook is already taken by another module\n");
@@ -304,6 +333,7 @@ impl kernel::Module for MpudpSend {
         Ok(Self {
             _hook: hook,
             _files: files,
+            _netdev: netdev,
             _pernet: pernet,
         })
     }

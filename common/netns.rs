@@ -88,6 +88,16 @@ impl<S: NsState> NetnsTable<S> {
         Ok(&slot.state)
     }
 
+    /// Calls `f` with every namespace that holds state, and its state.
+    pub(crate) fn for_each(&self, mut f: impl FnMut(NetId, &S)) {
+        for slot in &self.slots {
+            let key = slot.owner.load(Acquire);
+            if key != 0 {
+                f(NetId::from_key(key), &slot.state);
+            }
+        }
+    }
+
     /// Forgets `net` (it is exiting); a hook still reading its old state sees valid values.
     pub(crate) fn release(&self, net: NetId) {
         let key = net.key();

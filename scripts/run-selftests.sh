@@ -12,7 +12,7 @@ out=$here/.build/selftests
 rm -rf "$out"
 mkdir -p "$out"
 
-guest="cd '$here' && MPUDP_DIR='$here' selftests/mpudp.sh; rc=\$?; dmesg >'$out/dmesg.log'; exit \$rc"
+guest="cd '$here' && MPUDP_DIR='$here' MPUDP_KO_DIR='${MPUDP_KO_DIR:-$here}' selftests/mpudp.sh; rc=\$?; dmesg >'$out/dmesg.log'; exit \$rc"
 start=$(date +%s)
 "$here/scripts/vm-exec.sh" "$tree" "$out" "$guest"
 rc=$?

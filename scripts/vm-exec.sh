@@ -22,7 +22,7 @@ fi
 
 # The guest writes its exit code last, so a missing rc file means the VM died or timed out.
 guest="($cmd) >$out/console.log 2>&1; echo \$? >$out/rc"
-timeout "${VM_TIMEOUT:-2400}" "$vng" --run "$tree" "${accel[@]}" --cpus 2 --memory 2G \
+timeout "${VM_TIMEOUT:-2400}" "$vng" --run "$tree" "${accel[@]}" --cpus 2 --memory "${VM_MEMORY:-2G}" \
 	--rwdir "$out" --exec "$guest" </dev/null >"$out/vng.log" 2>&1 || true
 
 if [ ! -f "$out/rc" ]; then

@@ -18,6 +18,8 @@ SRV_ALTERNATE=10.0.2.2
 TUNNEL_PORT=1194
 SYSFS=/sys/kernel/mpudp
 MPUDP_DIR=${MPUDP_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
+# Where the built .ko files are (the debug variant builds them elsewhere).
+MPUDP_KO_DIR=${MPUDP_KO_DIR:-$MPUDP_DIR}
 
 in_cli() { ip netns exec "$NS_CLI" "$@"; }
 in_srv() { ip netns exec "$NS_SRV" "$@"; }
@@ -29,8 +31,8 @@ path_up() {
 	in_cli ip addr add "10.0.$((i + 1)).1/24" dev "eth$i"
 	in_srv ip addr add "10.0.$((i + 1)).2/24" dev "eth$i"
 	for end in in_cli in_srv; do
-		# A deep queue: tests measure shares and integrity, not queue overflow.
-		$end tc qdisc add dev "eth$i" root netem rate "$rate" delay "${delay}ms" limit 100000
+		# netem's usual 1000-packet queue: a deeper one would bloat TCP's RTT to seconds.
+		$end tc qdisc add dev "eth$i" root netem rate "$rate" delay "${delay}ms" limit 1000
 		$end ip link set "eth$i" up
 	done
 }
@@ -59,7 +61,7 @@ topology_down() {
 }
 
 load_modules() {
-	insmod "$MPUDP_DIR/mpudp_send.ko" && insmod "$MPUDP_DIR/mpudp_recv.ko"
+	insmod "$MPUDP_KO_DIR/mpudp_send.ko" && insmod "$MPUDP_KO_DIR/mpudp_recv.ko"
 }
 
 unload_modules() {
@@ -122,11 +124,12 @@ tunnel_up() {
 	in_srv sh -c "cd '$work/www' && exec /usr/bin/python3 -m http.server --bind 10.8.0.1 8080" \
 		>/dev/null 2>&1 &
 	for i in $(seq 30); do
-		in_cli wget -q -T 2 -O /dev/null http://10.8.0.1:8080/ && return 0
+		in_cli wget -q -t 1 -T 2 -O /dev/null http://10.8.0.1:8080/ && return 0
 		sleep 1
 	done
-	echo "tunnel did not come up; client log:" >&2
-	tail -n 20 "$work/ovpn-cli.log" >&2
+	echo "tunnel did not come up; server and client logs:" >&2
+	tail -n 8 "$work/ovpn-srv.log" "$work/ovpn-cli.log" >&2
+	tunnel_down
 	return 1
 }
 
@@ -141,7 +144,7 @@ tunnel_down() {
 fetch() {
 	local start end
 	start=$(date +%s.%N)
-	in_cli wget -q -T 30 -O "$2" "http://10.8.0.1:8080/$1" || return 1
+	in_cli wget -q -t 1 -T 30 -O "$2" "http://10.8.0.1:8080/$1" || return 1
 	end=$(date +%s.%N)
 	echo "$end - $start" | bc
 }

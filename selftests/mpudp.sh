@@ -17,6 +17,8 @@ DELAY_MS=10
 WORK=$(mktemp -d)
 SHARE_DATAGRAMS=10000
 SHARE_TOLERANCE_PP=2
+FUZZ_WRITES=${FUZZ_WRITES:-10000}
+STRESS_CYCLES=${STRESS_CYCLES:-200}
 
 cleanup() {
 	jobs -p | xargs -r kill 2>/dev/null
@@ -61,8 +63,11 @@ split_share_ok() {
 	c1=$(($(knob "$NS_CLI" tx_secondary_datagrams) + 0))
 	i0=$(ifstat "$NS_CLI" eth0 tx_packets)
 	i1=$(ifstat "$NS_CLI" eth1 tx_packets)
-	in_cli "$UDP_TOOL" send --dst "$SRV_PRIMARY" --port "$TUNNEL_PORT" --count "$SHARE_DATAGRAMS" >/dev/null || return 1
-	sleep 3 # let netem drain its queue into the interface counters
+	# 5000/s of 100-byte datagrams stays below either path's rate, so no queue drops skew the
+	# interface counters.
+	in_cli "$UDP_TOOL" send --dst "$SRV_PRIMARY" --port "$TUNNEL_PORT" --count "$SHARE_DATAGRAMS" \
+		--pps 5000 >/dev/null || return 1
+	sleep 1 # let netem drain its queue into the interface counters
 	sec=$(($(knob "$NS_CLI" tx_secondary_datagrams) - c1))
 	tot=$((sec + $(knob "$NS_CLI" tx_primary_datagrams) - c0))
 	isec=$(($(ifstat "$NS_CLI" eth1 tx_packets) - i1))
@@ -71,6 +76,13 @@ split_share_ok() {
 	[ "$tot" -eq "$SHARE_DATAGRAMS" ] || { fail "counted $tot eligible datagrams, sent $SHARE_DATAGRAMS"; return 1; }
 	within_pp "$sec" "$tot" $((100 - split)) || { fail "counter share off by more than ${SHARE_TOLERANCE_PP} pp"; return 1; }
 	within_pp "$isec" "$itot" $((100 - split)) || { fail "interface share off by more than ${SHARE_TOLERANCE_PP} pp"; return 1; }
+}
+
+# Starts an endless in-scope flood from cli; sets FLOOD (a PID that `kill` reaches directly).
+start_flood() {
+	ip netns exec "$NS_CLI" "$UDP_TOOL" send --dst "$SRV_PRIMARY" --port "$TUNNEL_PORT" \
+		--count 0 --pps 3000 >/dev/null 2>"$WORK/flood.err" &
+	FLOOD=$!
 }
 
 # Starts a receiver in srv on PORT expecting COUNT datagrams; prints nothing, sets RECV_OUT.
@@ -154,11 +166,12 @@ bad_input_ok() {
 	local long ok=0
 	long=$(head -c 4096 /dev/zero | tr '\0' '9')
 	dmesg -C
-	for v in 101 -1 abc $'\n' 1.5 " 50" 0x10 050 "$long" 4294967296; do
-		rejects "$NS_CLI" split "$v" || ok=1
-	done
+	# Unknown interface first: the reasons checked below must fall in one log burst.
 	for v in nosuchdev abcdefghijklmnop a/b "eth1 eth0" "$long"; do
 		rejects "$NS_CLI" secondary "$v" || ok=1
+	done
+	for v in 101 -1 abc $'\n' 1.5 " 50" 0x10 050 "$long" 4294967296; do
+		rejects "$NS_CLI" split "$v" || ok=1
 	done
 	for v in 10.0.1.2 "10.0.1.2 10.0.2" "300.0.0.1 10.0.2.2" "0.0.0.0 10.0.2.2" "$long"; do
 		rejects "$NS_CLI" peer "$v" || ok=1
@@ -189,13 +202,13 @@ non_root_rejected_ok() {
 module_param_ok() {
 	rmmod mpudp_send || return 1
 	dmesg -C
-	insmod "$MPUDP_DIR/mpudp_send.ko" split=101 2>/dev/null && { fail "split=101 was accepted"; return 1; }
+	insmod "$MPUDP_KO_DIR/mpudp_send.ko" split=101 2>/dev/null && { fail "split=101 was accepted"; return 1; }
 	dmesg | grep -q "split=101 is out of range" || { fail "no dmesg reason for split=101"; return 1; }
-	insmod "$MPUDP_DIR/mpudp_send.ko" split=abc 2>/dev/null && { fail "split=abc was accepted"; return 1; }
-	insmod "$MPUDP_DIR/mpudp_send.ko" split=90 || return 1
+	insmod "$MPUDP_KO_DIR/mpudp_send.ko" split=abc 2>/dev/null && { fail "split=abc was accepted"; return 1; }
+	insmod "$MPUDP_KO_DIR/mpudp_send.ko" split=90 || return 1
 	[ "$(knob "$NS_CLI" split)" = 90 ] || { fail "split=90 not the default after load"; return 1; }
-	modinfo "$MPUDP_DIR/mpudp_send.ko" | grep -q '^parm: *split:' || { fail "modinfo lists no split parameter"; return 1; }
-	modinfo "$MPUDP_DIR/mpudp_recv.ko" | grep -q '^description: *MPUDP' || { fail "mpudp_recv has no description"; return 1; }
+	modinfo "$MPUDP_KO_DIR/mpudp_send.ko" | grep -q '^parm: *split:' || { fail "modinfo lists no split parameter"; return 1; }
+	modinfo "$MPUDP_KO_DIR/mpudp_recv.ko" | grep -q '^description: *MPUDP' || { fail "mpudp_recv has no description"; return 1; }
 	mpudp_configure "$NS_CLI" 90
 }
 
@@ -225,20 +238,51 @@ secondary_no_address_ok() {
 	in_cli ip addr add "$CLI_ALTERNATE/24" dev eth1
 }
 
+# secondary_used_again_ok WHAT: every datagram the split puts on the secondary path takes it.
+secondary_used_again_ok() {
+	local n=300 s0
+	in_cli sh -c "echo 0 > $SYSFS/split"
+	s0=$(knob "$NS_CLI" tx_secondary_datagrams)
+	start_receiver "$TUNNEL_PORT" "$n" || return 1
+	in_cli "$UDP_TOOL" send --dst "$SRV_PRIMARY" --port "$TUNNEL_PORT" --count "$n" --pps 2000 >/dev/null
+	finish_receiver
+	[ "$(json_get "$RECV_OUT" unique)" -eq "$n" ] || { fail "$1: datagrams lost"; return 1; }
+	[ "$(($(knob "$NS_CLI" tx_secondary_datagrams) - s0))" -eq "$n" ] ||
+		{ fail "$1: the secondary path was not used again"; return 1; }
+}
+
 secondary_deleted_ok() {
 	in_cli ip link del eth1 || return 1 # would hang if MPUDP held a reference
 	fallback_ok "interface deleted" || return 1
+	# Re-created under the same name: used again without touching the configuration.
 	path_up 1 "$RATE" "$DELAY_MS"
 	in_cli ping -q -c 1 -W 5 "$SRV_ALTERNATE" >/dev/null
-	mpudp_configure "$NS_CLI" 50 && mpudp_configure "$NS_SRV" 50
+	[ "$(knob "$NS_CLI" secondary)" = eth1 ] || { fail "configuration lost"; return 1; }
+	secondary_used_again_ok "interface re-created"
+	# The server's end was re-created too; its configuration follows the name as well.
+	mpudp_configure "$NS_CLI" 50
+}
+
+secondary_renamed_ok() {
+	in_cli ip link set eth1 down
+	in_cli ip link set eth1 name wan1
+	in_cli ip link set wan1 up
+	fallback_ok "interface renamed away" || return 1
+	in_cli ip link set wan1 down
+	in_cli ip link set wan1 name eth1
+	in_cli ip link set eth1 up
+	in_cli ping -q -c 1 -W 5 "$SRV_ALTERNATE" >/dev/null
+	secondary_used_again_ok "interface renamed back" || return 1
+	mpudp_configure "$NS_CLI" 50
 }
 
 reload_under_flood_ok() {
-	local flood rx0 rx1 i
+	local sink rx0 rx1 i
 	mpudp_configure "$NS_CLI" 50
-	in_cli "$UDP_TOOL" send --dst "$SRV_PRIMARY" --port "$TUNNEL_PORT" --count 0 --pps 3000 >/dev/null 2>"$WORK/flood.err" &
-	flood=$!
-	in_srv "$UDP_TOOL" recv --port "$TUNNEL_PORT" --count 100000000 --timeout 30 >/dev/null &
+	start_flood
+	# Not through in_srv: `kill $!` must reach the process itself, not a subshell.
+	ip netns exec "$NS_SRV" "$UDP_TOOL" recv --port "$TUNNEL_PORT" --count 100000000 --timeout 30 >/dev/null &
+	sink=$!
 	for i in $(seq 10); do
 		if [ $((i % 2)) = 0 ]; then rmmod mpudp_send; rmmod mpudp_recv; else rmmod mpudp_recv; rmmod mpudp_send; fi
 		load_modules || return 1
@@ -249,8 +293,9 @@ reload_under_flood_ok() {
 	rx0=$(ifstat "$NS_SRV" eth0 rx_packets)
 	sleep 2
 	rx1=$(ifstat "$NS_SRV" eth0 rx_packets)
-	kill -0 "$flood" || { fail "the flood sender died: $(cat "$WORK/flood.err")"; return 1; }
-	kill "$flood"
+	kill -0 "$FLOOD" || { fail "the flood sender died: $(cat "$WORK/flood.err")"; return 1; }
+	kill "$FLOOD" "$sink" # the sink holds the tunnel port
+	wait "$sink" 2>/dev/null
 	ktap_print_msg "after unload the primary path received $((rx1 - rx0)) packets in 2 s"
 	[ $((rx1 - rx0)) -ge 1000 ] || { fail "traffic did not continue on the primary path"; return 1; }
 	load_modules && mpudp_configure "$NS_CLI" 50 && mpudp_configure "$NS_SRV" 50
@@ -275,7 +320,102 @@ openvpn_ok() {
 		{ fail "an end received nothing over the secondary path"; return 1; }
 }
 
+# Sent equals received on loss-free paths, per path and in total (both ends' counters).
+accounting_ok() {
+	local n=4000 t0 t1 r0 r1
+	in_cli sh -c "echo 50 > $SYSFS/split"
+	t0=$(knob "$NS_CLI" tx_primary_datagrams) t1=$(knob "$NS_CLI" tx_secondary_datagrams)
+	r0=$(knob "$NS_SRV" recv/rx_primary_datagrams) r1=$(knob "$NS_SRV" recv/rx_secondary_datagrams)
+	start_receiver "$TUNNEL_PORT" "$n" || return 1
+	in_cli "$UDP_TOOL" send --dst "$SRV_PRIMARY" --port "$TUNNEL_PORT" --count "$n" --pps 2500 >/dev/null
+	finish_receiver
+	t0=$(($(knob "$NS_CLI" tx_primary_datagrams) - t0)) t1=$(($(knob "$NS_CLI" tx_secondary_datagrams) - t1))
+	r0=$(($(knob "$NS_SRV" recv/rx_primary_datagrams) - r0)) r1=$(($(knob "$NS_SRV" recv/rx_secondary_datagrams) - r1))
+	ktap_print_msg "primary sent $t0 received $r0; secondary sent $t1 received $r1"
+	[ "$t0" -eq "$r0" ] && [ "$t1" -eq "$r1" ] && [ $((t0 + t1)) -eq "$n" ] ||
+		{ fail "sent and received counters disagree"; return 1; }
+}
+
+# Configuration belongs to the namespace that wrote it; a user namespace's root is not root.
+namespaces_ok() {
+	local init_split cli_split
+	init_split=$(cat "$SYSFS/split")
+	cli_split=$(knob "$NS_CLI" split)
+	in_srv sh -c "echo 7 > $SYSFS/split" || return 1
+	[ "$(knob "$NS_SRV" split)" = 7 ] || { fail "srv's own write not visible in srv"; return 1; }
+	[ "$(cat "$SYSFS/split")" = "$init_split" ] && [ "$(knob "$NS_CLI" split)" = "$cli_split" ] ||
+		{ fail "a write in one namespace changed another's value"; return 1; }
+	# An unprivileged user becomes root of its own user (and network) namespace.
+	setpriv --reuid=65534 --regid=65534 --clear-groups -- \
+		unshare -U -r -n sh -c "echo 3 > $SYSFS/split" 2>/dev/null &&
+		{ fail "root of a new user namespace wrote split"; return 1; }
+	mpudp_configure "$NS_SRV" 50
+}
+
+fuzz_ok() {
+	local out
+	out=$(in_cli /usr/bin/python3 "$MPUDP_DIR/selftests/sysfs_fuzz.py" "$FUZZ_WRITES" 7) || {
+		ktap_print_msg "$out"
+		return 1
+	}
+	ktap_print_msg "fuzz: $out"
+	mpudp_configure "$NS_CLI" 50
+}
+
+# hammer FILE VALUE...: for 5 s, writes each value in turn to FILE (and reads it) in cli.
+hammer() {
+	local file=$SYSFS/$1
+	shift
+	# shellcheck disable=SC2016 # expanded by the inner shell
+	in_cli /bin/bash -c 'f=$1; shift; end=$((SECONDS + 5)); while [ $SECONDS -lt $end ]; do
+		for v in "$@"; do printf "%s\n" "$v" >"$f"; cat "$f" >/dev/null; done; done' _ "$file" "$@" 2>/dev/null
+}
+
+# Writers hammer every file while a flood crosses both paths.
+concurrent_writers_ok() {
+	local peer="$SRV_PRIMARY $SRV_ALTERNATE" pids=()
+	start_flood
+	hammer split 0 50 100 & pids+=($!)
+	hammer secondary eth1 eth0 "" & pids+=($!)
+	hammer peer "$peer" "" & pids+=($!)
+	hammer port 1194 0 & pids+=($!)
+	hammer recv/peer "$peer" "" & pids+=($!)
+	hammer recv/port 1194 0 & pids+=($!)
+	wait "${pids[@]}"
+	kill -0 "$FLOOD" || { fail "flood sender died: $(cat "$WORK/flood.err")"; return 1; }
+	kill "$FLOOD"
+	mpudp_configure "$NS_CLI" 50
+}
+
+load_unload_cycles_ok() {
+	local i
+	start_flood
+	for i in $(seq "$STRESS_CYCLES"); do
+		case $((RANDOM % 4)) in
+		0) rmmod mpudp_send; rmmod mpudp_recv; load_modules ;;
+		1) rmmod mpudp_recv; rmmod mpudp_send; load_modules ;;
+		2) rmmod mpudp_send; insmod "$MPUDP_KO_DIR/mpudp_send.ko" ;;
+		3) rmmod mpudp_recv; insmod "$MPUDP_KO_DIR/mpudp_recv.ko" ;;
+		esac || { fail "cycle $i: load or unload failed"; return 1; }
+		mpudp_configure "$NS_CLI" 50 || { fail "cycle $i: configure failed"; return 1; }
+	done
+	kill -0 "$FLOOD" || { fail "flood sender died: $(cat "$WORK/flood.err")"; return 1; }
+	kill "$FLOOD"
+	ktap_print_msg "$STRESS_CYCLES cycles; secondary path carried $(knob "$NS_CLI" tx_secondary_datagrams) datagrams since the last load"
+	mpudp_configure "$NS_SRV" 50
+}
+
 dmesg_clean_ok() {
+	# On the debug kernel, kmemleak reports leaks only after a scan.
+	if [ -e /sys/kernel/debug/kmemleak ] || mount -t debugfs none /sys/kernel/debug 2>/dev/null; then
+		if [ -e /sys/kernel/debug/kmemleak ]; then
+			echo scan >/sys/kernel/debug/kmemleak
+			if grep -q unreferenced /sys/kernel/debug/kmemleak; then
+				head -30 /sys/kernel/debug/kmemleak | while read -r l; do ktap_print_msg "$l"; done
+				return 1
+			fi
+		fi
+	fi
 	if dmesg | grep -E 'WARNING:|BUG:|Oops|general protection|Call Trace|UBSAN|KASAN|lockdep' >"$WORK/bad"; then
 		head -20 "$WORK/bad" | while read -r l; do ktap_print_msg "$l"; done
 		return 1
@@ -283,7 +423,7 @@ dmesg_clean_ok() {
 }
 
 ktap_print_header
-ktap_set_plan 19
+ktap_set_plan 25
 
 dmesg -C
 unload_modules
@@ -306,9 +446,15 @@ check "non-root writes are rejected" non_root_rejected_ok
 check "bad module parameters refuse to load" module_param_ok
 check "secondary interface down: primary path, none lost" secondary_down_ok
 check "secondary without IPv4 address: primary path, none lost" secondary_no_address_ok
-check "secondary interface deleted: primary path, none lost, no reference held" secondary_deleted_ok
+check "secondary interface deleted: primary path, none lost, no reference held; re-created: used again" secondary_deleted_ok
+check "secondary interface renamed away: primary path; renamed back: used again" secondary_renamed_ok
 check "rmmod/insmod under a UDP flood, traffic continues" reload_under_flood_ok
 check "OpenVPN over MPUDP: 16 MiB byte-identical, both paths used" openvpn_ok
+check "accounting: sent equals received per path on loss-free paths" accounting_ok
+check "configuration belongs to its namespace; user-namespace root cannot write" namespaces_ok
+check "fuzz: $FUZZ_WRITES random writes per file, rejects keep the value, accepts read back canonically" fuzz_ok
+check "concurrent writers on every file while traffic flows" concurrent_writers_ok
+check "$STRESS_CYCLES load/unload cycles in random order under a flood" load_unload_cycles_ok
 check "modules unload cleanly" sh -c 'rmmod mpudp_send && rmmod mpudp_recv'
 check "no WARNING, BUG or oops in dmesg" dmesg_clean_ok
 

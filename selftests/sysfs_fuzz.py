@@ -135,6 +135,11 @@ def main():
             after = read(name)
             want = expected(name, data, existing)
             totals["writes"] += 1
+            if not data:
+                # A zero-byte write never reaches the module: it must change nothing.
+                if after != before:
+                    problems.append(f"{name}: empty write changed {before!r} -> {after!r}")
+                continue
             if err is None:
                 totals["accepted"] += 1
                 if want in (None, "ENODEV"):
