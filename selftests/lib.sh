@@ -133,9 +133,10 @@ tunnel_up() {
 	return 1
 }
 
+# Stops the tunnel and the HTTP server, if running; always succeeds.
 tunnel_down() {
-	pkill -x openvpn 2>/dev/null
-	pkill -f "http.server --bind 10.8.0.1" 2>/dev/null
+	pkill -x openvpn 2>/dev/null || true
+	pkill -f "http.server --bind 10.8.0.1" 2>/dev/null || true
 	sleep 1
 }
 
