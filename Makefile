@@ -48,7 +48,8 @@ unit: deps
 
 lint: kernel
 	$(RUSTFMT) --check --config-path "$$(cat $(STAMP)/kdir)/.rustfmt.toml" $(RUST_SOURCES)
-	perl "$$(cat $(STAMP)/kdir)/scripts/checkpatch.pl" --strict --quiet udp-hook.patch
+	# checkpatch needs to run inside the kernel tree it checks against.
+	cd "$$(cat $(STAMP)/kdir)" && perl scripts/checkpatch.pl --strict --quiet $(CURDIR)/udp-hook.patch
 	shellcheck -x $(SHELL_SOURCES)
 
 check: unit lint
