@@ -30,7 +30,7 @@ mod parse;
 
 use ffi::{File, Incoming, NetExit, NetId, PageWriter, RecvHook, SysfsFiles, SysfsGroup};
 use netns::{LogLimit, NetnsTable, NsState, PathCounters};
-use parse::{Invalid, Peer};
+use parse::Peer;
 
 module! {
     type: MpudpRecv,
@@ -130,19 +130,6 @@ static FILES: SysfsGroup = SysfsGroup::new(
     ],
 );
 
-/// Logs why a write was rejected (rate-limited) and turns it into its errno.
-fn reject(file: &CStr, input: &[u8], why: Invalid) -> Error {
-    if REJECT_LOG.allow() {
-        pr_warn!(
-            "recv/{}: rejected write of {} bytes: {}; value kept\n",
-            file.to_str().unwrap_or("?"),
-            input.len(),
-            why.reason()
-        );
-    }
-    EINVAL
-}
-
 impl SysfsFiles for Policy {
     fn show(name: &CStr, out: &mut PageWriter<'_>) -> Result {
         use core::fmt::Write;
@@ -163,19 +150,25 @@ impl SysfsFiles for Policy {
     }
 
     fn store(name: &CStr, input: &[u8]) -> Result {
+        let path = match name.to_bytes() {
+            b"peer" => "recv/peer",
+            b"port" => "recv/port",
+            _ => "recv/?",
+        };
         let net = NetId::current()?;
         let _config = ffi::config_lock();
         match name.to_bytes() {
             b"peer" => {
-                let peer = parse::parse_peer(input).map_err(|e| reject(name, input, e))?;
+                let peer =
+                    parse::parse_peer(input).map_err(|e| REJECT_LOG.reject(path, input, e))?;
                 NAMESPACES
                     .claim(net)?
                     .peer
                     .store(peer.map_or(0, Peer::pack), Relaxed);
             }
             b"port" => {
-                let port =
-                    parse::parse_u32(input, u16::MAX.into()).map_err(|e| reject(name, input, e))?;
+                let port = parse::parse_u32(input, u16::MAX.into())
+                    .map_err(|e| REJECT_LOG.reject(path, input, e))?;
                 NAMESPACES.claim(net)?.port.store(port, Relaxed);
             }
             _ => return Err(EACCES),

@@ -25,7 +25,7 @@ mod parse;
 
 use ffi::{File, NetExit, NetId, Outgoing, PageWriter, SendHook, SysfsFiles, SysfsGroup};
 use netns::{LogLimit, NetnsTable, NsState, PathCounters};
-use parse::{IfName, Invalid, Peer};
+use parse::{IfName, Peer};
 
 module! {
     type: MpudpSend,
@@ -210,19 +210,6 @@ static FILES: SysfsGroup = SysfsGroup::new(
     ],
 );
 
-/// Logs why a write was rejected (rate-limited) and turns it into its errno.
-fn reject(file: &CStr, input: &[u8], why: Invalid) -> Error {
-    if REJECT_LOG.allow() {
-        pr_warn!(
-            "{}: rejected write of {} bytes: {}; value kept\n",
-            file.to_str().unwrap_or("?"),
-            input.len(),
-            why.reason()
-        );
-    }
-    EINVAL
-}
-
 impl SysfsFiles for Policy {
     fn show(name: &CStr, out: &mut PageWriter<'_>) -> Result {
         use core::fmt::Write;
@@ -252,16 +239,18 @@ impl SysfsFiles for Policy {
     }
 
     fn store(name: &CStr, input: &[u8]) -> Result {
+        let path = name.to_str().unwrap_or("?");
         let net = NetId::current()?;
         let _config = ffi::config_lock();
         match name.to_bytes() {
             b"split" => {
-                let split =
-                    parse::parse_u32(input, SPLIT_MAX).map_err(|e| reject(name, input, e))?;
+                let split = parse::parse_u32(input, SPLIT_MAX)
+                    .map_err(|e| REJECT_LOG.reject(path, input, e))?;
                 NAMESPACES.claim(net)?.split.store(split, Relaxed);
             }
             b"secondary" => {
-                let parsed = parse::parse_ifname(input).map_err(|e| reject(name, input, e))?;
+                let parsed =
+                    parse::parse_ifname(input).map_err(|e| REJECT_LOG.reject(path, input, e))?;
                 let (ifindex, ifname) = match parsed {
                     Some(ifname) => match net.ifindex(&ifname) {
                         Some(ifindex) => (ifindex, ifname),
@@ -284,15 +273,16 @@ impl SysfsFiles for Policy {
                 ns.secondary_name[1].store(hi, Relaxed);
             }
             b"peer" => {
-                let peer = parse::parse_peer(input).map_err(|e| reject(name, input, e))?;
+                let peer =
+                    parse::parse_peer(input).map_err(|e| REJECT_LOG.reject(path, input, e))?;
                 NAMESPACES
                     .claim(net)?
                     .peer
                     .store(peer.map_or(0, Peer::pack), Relaxed);
             }
             b"port" => {
-                let port =
-                    parse::parse_u32(input, u16::MAX.into()).map_err(|e| reject(name, input, e))?;
+                let port = parse::parse_u32(input, u16::MAX.into())
+                    .map_err(|e| REJECT_LOG.reject(path, input, e))?;
                 NAMESPACES.claim(net)?.port.store(port, Relaxed);
             }
             _ => return Err(EACCES),

@@ -10,6 +10,7 @@ use kernel::prelude::*;
 use kernel::sync::atomic::{Acquire, Atomic, Relaxed, Release};
 
 use crate::ffi::NetId;
+use crate::parse::Invalid;
 
 /// How many namespaces can hold MPUDP configuration at once.
 pub(crate) const MAX_NAMESPACES: usize = 16;
@@ -154,6 +155,20 @@ impl LogLimit {
             window_start_ns: Atomic::new(0),
             in_window: Atomic::new(0),
         }
+    }
+
+    /// Logs (within the limit) why a write of `input` to file `path` was rejected, and returns
+    /// the errno for it.
+    pub(crate) fn reject(&self, path: &str, input: &[u8], why: Invalid) -> Error {
+        if self.allow() {
+            pr_warn!(
+                "{}: rejected write of {} bytes: {}; value kept\n",
+                path,
+                input.len(),
+                why.reason()
+            );
+        }
+        EINVAL
     }
 
     /// Whether one more line may be logged now.

@@ -22,12 +22,14 @@ fi
 
 # The guest writes its exit code last, so a missing rc file means the VM died or timed out.
 guest="($cmd) >$out/console.log 2>&1; echo \$? >$out/rc"
+# The kernel console (oops, BUG, WARNING: log levels up to 4) goes to vng.log, so that a guest
+# that dies still leaves its last words on the host.
 timeout "${VM_TIMEOUT:-2400}" "$vng" --run "$tree" "${accel[@]}" --cpus 2 --memory "${VM_MEMORY:-2G}" \
-	--rwdir "$out" --exec "$guest" </dev/null >"$out/vng.log" 2>&1 || true
+	--verbose --append "loglevel=5" --rwdir "$out" --exec "$guest" </dev/null >"$out/vng.log" 2>&1 || true
 
 if [ ! -f "$out/rc" ]; then
 	echo "vm-exec: the VM did not finish the command; vng said:" >&2
-	tail -n 30 "$out/vng.log" >&2
+	grep -vE 'virtme|Command line|^\s*$' "$out/vng.log" | tail -n 60 >&2
 	exit 2
 fi
 exit "$(cat "$out/rc")"
