@@ -212,18 +212,26 @@ module_param_ok() {
 	mpudp_configure "$NS_CLI" 90
 }
 
-# fallback_ok WHAT: with the secondary path broken by WHAT, datagrams the split puts on it go on
-# the primary path: none lost, all counted as fallback.
-fallback_ok() {
-	local n=500 f0
+# burst_counted_ok WHAT COUNTER N: with split 0, N in-scope datagrams all arrive and the
+# sender's COUNTER grows by exactly N.
+burst_counted_ok() {
+	local what=$1 counter=$2 n=$3 c0 grew
 	in_cli sh -c "echo 0 > $SYSFS/split"
-	f0=$(knob "$NS_CLI" tx_fallback_datagrams)
+	c0=$(knob "$NS_CLI" "$counter")
 	start_receiver "$TUNNEL_PORT" "$n" || return 1
 	in_cli "$UDP_TOOL" send --dst "$SRV_PRIMARY" --port "$TUNNEL_PORT" --count "$n" --pps 2000 >/dev/null
 	finish_receiver
-	[ "$(json_get "$RECV_OUT" unique)" -eq "$n" ] || { fail "$1: datagrams lost"; return 1; }
-	[ "$(($(knob "$NS_CLI" tx_fallback_datagrams) - f0))" -eq "$n" ] || { fail "$1: not counted as fallback"; return 1; }
+	[ "$(json_get "$RECV_OUT" unique)" -eq "$n" ] || { fail "$what: datagrams lost"; return 1; }
+	grew=$(($(knob "$NS_CLI" "$counter") - c0))
+	[ "$grew" -eq "$n" ] || { fail "$what: $counter grew by $grew, not $n"; return 1; }
 }
+
+# fallback_ok WHAT: with the secondary path broken by WHAT, datagrams the split puts on it go on
+# the primary path: none lost, all counted as fallback.
+fallback_ok() { burst_counted_ok "$1" tx_fallback_datagrams 500; }
+
+# secondary_used_again_ok WHAT: every datagram the split puts on the secondary path takes it.
+secondary_used_again_ok() { burst_counted_ok "$1" tx_secondary_datagrams 300; }
 
 secondary_down_ok() {
 	in_cli ip link set eth1 down
@@ -236,19 +244,6 @@ secondary_no_address_ok() {
 	in_cli ip addr del "$CLI_ALTERNATE/24" dev eth1
 	fallback_ok "no IPv4 address" || return 1
 	in_cli ip addr add "$CLI_ALTERNATE/24" dev eth1
-}
-
-# secondary_used_again_ok WHAT: every datagram the split puts on the secondary path takes it.
-secondary_used_again_ok() {
-	local n=300 s0
-	in_cli sh -c "echo 0 > $SYSFS/split"
-	s0=$(knob "$NS_CLI" tx_secondary_datagrams)
-	start_receiver "$TUNNEL_PORT" "$n" || return 1
-	in_cli "$UDP_TOOL" send --dst "$SRV_PRIMARY" --port "$TUNNEL_PORT" --count "$n" --pps 2000 >/dev/null
-	finish_receiver
-	[ "$(json_get "$RECV_OUT" unique)" -eq "$n" ] || { fail "$1: datagrams lost"; return 1; }
-	[ "$(($(knob "$NS_CLI" tx_secondary_datagrams) - s0))" -eq "$n" ] ||
-		{ fail "$1: the secondary path was not used again"; return 1; }
 }
 
 secondary_deleted_ok() {
