@@ -7,6 +7,8 @@
 #   make run         ... then the demo: OpenVPN over MPUDP vs single-path UDP
 #   make check-debug the selftests on a debug kernel (KASAN, lockdep, PROVE_RCU, kmemleak,
 #                    UBSAN, atomic-sleep checks); any report fails the run
+#   make bench GRID=path-aware [RUNS=n]  a benchmark grid in the VM (scripts/bench-guest.sh);
+#                    CSV and Markdown table in .build/bench/
 #   make CLIPPY=1    build the modules with clippy as the compiler
 #   make lint        rustfmt, checkpatch --strict, shellcheck
 #   KDIR=/path make  build against an existing patched, built kernel tree instead
@@ -24,7 +26,7 @@ RUST_SOURCES = mpudp_send.rs mpudp_recv.rs $(wildcard common/*.rs) selftests/uni
 SHELL_SOURCES = $(wildcard scripts/*.sh selftests/*.sh) .ci/run
 STAMP = .build
 
-.PHONY: all deps kernel modules unit lint check check-debug run clean
+.PHONY: all deps kernel modules unit lint check check-debug run bench clean
 
 all: modules
 
@@ -67,6 +69,10 @@ check-debug: deps
 
 run: modules
 	scripts/run-demo.sh "$$(cat $(STAMP)/kdir)"
+
+GRID ?= quick
+bench: modules
+	scripts/run-bench.sh "$$(cat $(STAMP)/kdir)" $(GRID) $(RUNS)
 
 clean:
 	-[ -f $(STAMP)/kdir ] && $(MAKE) -C "$$(cat $(STAMP)/kdir)" M=$(CURDIR) clean

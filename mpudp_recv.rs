@@ -5,6 +5,10 @@
 //!
 //! Only datagrams whose source or local port is the configured tunnel port, and whose source
 //! is one of the configured peer's two addresses, are touched or counted.
+//!
+//! With `recv/probe_port` set, a worker thread per namespace answers the peer's path probes
+//! (see `common/probe.rs` for the wire format) on the path each arrived on, reporting what
+//! this end received from the peer on that path.
 
 use kernel::prelude::*;
 use kernel::sync::atomic::{Atomic, Relaxed};
@@ -28,9 +32,20 @@ mod netns;
 )]
 mod parse;
 
-use ffi::{File, Incoming, NetExit, NetId, PageWriter, RecvHook, SysfsFiles, SysfsGroup};
+#[path = "common/probe.rs"]
+#[allow(
+    dead_code,
+    reason = "shared with mpudp_send, which measures paths and schedules"
+)]
+mod probe;
+
+use ffi::{
+    File, Incoming, NetExit, NetId, PageWriter, ProbeSocket, RecvHook, SysfsFiles, SysfsGroup,
+    WorkerBody, Workers,
+};
 use netns::{LogLimit, NetnsTable, NsState, PathCounters};
 use parse::Peer;
+use probe::{Kind, Message, SECONDARY};
 
 module! {
     type: MpudpRecv,
@@ -50,6 +65,9 @@ struct RecvState {
     primary: PathCounters,
     /// Datagrams from the peer's alternate address (reported as from the primary one).
     secondary: PathCounters,
+    /// The port this end answers probes on; 0 when off.
+    probe_port: Atomic<u32>,
+    probes_answered: Atomic<u64>,
 }
 
 impl NsState for RecvState {
@@ -58,6 +76,8 @@ impl NsState for RecvState {
         port: Atomic::new(0),
         primary: PathCounters::new(),
         secondary: PathCounters::new(),
+        probe_port: Atomic::new(0),
+        probes_answered: Atomic::new(0),
     };
 
     fn reset(&self) {
@@ -65,11 +85,14 @@ impl NsState for RecvState {
         self.port.store(0, Relaxed);
         self.primary.reset();
         self.secondary.reset();
+        self.probe_port.store(0, Relaxed);
+        self.probes_answered.store(0, Relaxed);
     }
 }
 
 static NAMESPACES: NetnsTable<RecvState> = NetnsTable::new();
 static REJECT_LOG: LogLimit = LogLimit::new();
+static RESPONDERS: Workers<Responder> = Workers::new();
 
 struct Policy;
 
@@ -96,7 +119,72 @@ impl RecvHook for Policy {
 
 impl NetExit for Policy {
     fn net_exit(net: NetId) {
+        let config = ffi::config_lock();
+        // The worker uses the namespace's socket: it goes first.
+        RESPONDERS.stop(&config, net);
         NAMESPACES.release(net);
+    }
+}
+
+/// A namespace's probe responder: answers each probe from the configured peer on the path it
+/// arrived on (same interface, from the address it was sent to).
+struct Responder {
+    ns: &'static RecvState,
+    socket: ProbeSocket,
+}
+
+/// How often the responder looks for probes, ms (rounded up to a scheduler tick). The time a
+/// probe waits is reported to the prober and subtracted from its RTT.
+const POLL_MS: u32 = 1;
+
+impl WorkerBody for Responder {
+    fn run(&self) {
+        let mut buf = [0u8; probe::WIRE_LEN + 1];
+        while !ffi::should_stop() {
+            while let Ok(rx) = self.socket.recv(&mut buf) {
+                if let Some(data) = buf.get(..rx.len) {
+                    self.answer(data, &rx);
+                }
+            }
+            ffi::sleep_ms(POLL_MS);
+        }
+    }
+}
+
+impl Responder {
+    fn answer(&self, data: &[u8], rx: &ffi::Received) {
+        let Some(probe) = Message::decode(data) else {
+            return;
+        };
+        let Some(peer) = Peer::unpack(self.ns.peer.load(Relaxed)) else {
+            return;
+        };
+        if probe.kind != Kind::Probe || (rx.from != peer.primary && rx.from != peer.alternate) {
+            return;
+        }
+        let counters = if probe.path == SECONDARY {
+            &self.ns.secondary
+        } else {
+            &self.ns.primary
+        };
+        let hold_ns = rx
+            .arrived_ns
+            .map_or(0, |arrived| ffi::real_ns().saturating_sub(arrived));
+        let reply = Message {
+            kind: Kind::Reply,
+            hold_ns,
+            rx_datagrams: counters.datagrams.load(Relaxed),
+            rx_bytes: counters.bytes.load(Relaxed),
+            ..probe
+        };
+        let via = Some((rx.ifindex, rx.local));
+        if self
+            .socket
+            .send(rx.from, rx.from_port, via, &reply.encode())
+            .is_ok()
+        {
+            self.ns.probes_answered.add(1u64, Relaxed);
+        }
     }
 }
 
@@ -110,6 +198,14 @@ static FILES: SysfsGroup = SysfsGroup::new(
         File {
             name: c"port",
             writable: true,
+        },
+        File {
+            name: c"probe_port",
+            writable: true,
+        },
+        File {
+            name: c"probes_answered",
+            writable: false,
         },
         File {
             name: c"rx_primary_datagrams",
@@ -140,6 +236,8 @@ impl SysfsFiles for Policy {
                 None => writeln!(out),
             },
             b"port" => writeln!(out, "{}", ns.port.load(Relaxed)),
+            b"probe_port" => writeln!(out, "{}", ns.probe_port.load(Relaxed)),
+            b"probes_answered" => writeln!(out, "{}", ns.probes_answered.load(Relaxed)),
             b"rx_primary_datagrams" => writeln!(out, "{}", ns.primary.datagrams.load(Relaxed)),
             b"rx_primary_bytes" => writeln!(out, "{}", ns.primary.bytes.load(Relaxed)),
             b"rx_secondary_datagrams" => writeln!(out, "{}", ns.secondary.datagrams.load(Relaxed)),
@@ -153,10 +251,11 @@ impl SysfsFiles for Policy {
         let path = match name.to_bytes() {
             b"peer" => "recv/peer",
             b"port" => "recv/port",
+            b"probe_port" => "recv/probe_port",
             _ => "recv/?",
         };
         let net = NetId::current()?;
-        let _config = ffi::config_lock();
+        let config = ffi::config_lock();
         match name.to_bytes() {
             b"peer" => {
                 let peer =
@@ -167,9 +266,37 @@ impl SysfsFiles for Policy {
                     .store(peer.map_or(0, Peer::pack), Relaxed);
             }
             b"port" => {
+                let probe_port = NAMESPACES.view(net).probe_port.load(Relaxed);
                 let port = parse::parse_u32(input, u16::MAX.into())
+                    .and_then(|port| parse::distinct_ports(port, probe_port))
                     .map_err(|e| REJECT_LOG.reject(path, input, e))?;
                 NAMESPACES.claim(net)?.port.store(port, Relaxed);
+            }
+            b"probe_port" => {
+                let tunnel_port = NAMESPACES.view(net).port.load(Relaxed);
+                let port = parse::parse_u32(input, u16::MAX.into())
+                    .and_then(|port| parse::distinct_ports(port, tunnel_port))
+                    .map_err(|e| REJECT_LOG.reject(path, input, e))?;
+                let ns = NAMESPACES.claim(net)?;
+                let unchanged =
+                    port == ns.probe_port.load(Relaxed) && RESPONDERS.get(&config, net).is_some();
+                if port == 0 {
+                    RESPONDERS.stop(&config, net);
+                } else if !unchanged {
+                    // The port is checked by binding it: in use means EADDRINUSE.
+                    let socket = ProbeSocket::open(net, port as u16).inspect_err(|e| {
+                        pr_warn!(
+                            "recv/probe_port: cannot listen on port {port}: error {}\n",
+                            e.to_errno()
+                        );
+                    })?;
+                    // A responder on another port is replaced once this one listens.
+                    let responder = KBox::new(Responder { ns, socket }, GFP_KERNEL)?;
+                    RESPONDERS
+                        .start(&config, net, c"mpudp_echo", responder)
+                        .inspect_err(|_| ns.probe_port.store(0, Relaxed))?;
+                }
+                ns.probe_port.store(port, Relaxed);
             }
             _ => return Err(EACCES),
         }
@@ -179,10 +306,21 @@ impl SysfsFiles for Policy {
 
 static PERNET: ffi::PernetOps = ffi::PernetOps::new();
 
+/// Stops every responder when dropped (module unload, after the files are gone).
+struct StopResponders;
+
+impl Drop for StopResponders {
+    fn drop(&mut self) {
+        RESPONDERS.stop_all(&ffi::config_lock());
+    }
+}
+
 struct MpudpRecv {
-    // Dropped in this order: the hook first, so no datagram sees state being torn down.
+    // Dropped in this order: the hook first, so no datagram sees state being torn down; the
+    // files before the workers, so that no write starts one again.
     _hook: ffi::RecvHookRegistration<Policy>,
     _files: ffi::SysfsRegistration,
+    _responders: StopResponders,
     _pernet: ffi::PernetRegistration,
 }
 
@@ -190,6 +328,7 @@ impl kernel::Module for MpudpRecv {
     fn init(_module: &'static ThisModule) -> Result<Self> {
         ffi::init_config_lock();
         let pernet = PERNET.register::<Policy>()?;
+        let responders = StopResponders;
         let files = FILES.register::<Policy>()?;
         let hook = ffi::RecvHookRegistration::<Policy>::new().inspect_err(|_| {
             pr_err!("the UDP receive hook is already taken by another module\n");
@@ -198,6 +337,7 @@ impl kernel::Module for MpudpRecv {
         Ok(Self {
             _hook: hook,
             _files: files,
+            _responders: responders,
             _pernet: pernet,
         })
     }

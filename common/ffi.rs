@@ -7,9 +7,11 @@
 //!   non-NULL pointers that live for the duration of the call; unregistering waits for every
 //!   running call to return.
 //! - A [`NetId`] is compared, never dereferenced, except by the lookups here while the
-//!   namespace is known to be alive (inside a hook for that namespace, or in the task that
-//!   lives in it).
+//!   namespace is known to be alive (inside a hook for that namespace, in the task that
+//!   lives in it, or in the namespace's worker thread).
 //! - Sysfs callbacks run in process context; removing a group waits for running callbacks.
+//! - Worker threads run in process context; a namespace's worker is stopped (and waited for)
+//!   before the namespace exits, so a worker may do the lookups above for its namespace.
 
 use core::cell::UnsafeCell;
 use core::fmt;
@@ -301,6 +303,22 @@ impl SysfsGroup {
             pr_err!("/sys/kernel/mpudp is missing: is the kernel built with udp-hook.patch?\n");
             return Err(ENODEV);
         }
+        self.register_on::<F>(dir)
+    }
+
+    /// Creates the files in `parent` (a directory made by [`SysfsDir::create`]), which must
+    /// outlive the returned registration.
+    pub(crate) fn register_in<F: SysfsFiles>(
+        &'static self,
+        parent: &SysfsDir,
+    ) -> Result<SysfsRegistration> {
+        self.register_on::<F>(parent.0)
+    }
+
+    fn register_on<F: SysfsFiles>(
+        &'static self,
+        dir: *mut bindings::kobject,
+    ) -> Result<SysfsRegistration> {
         // SAFETY: Nothing else touches the cells until `sysfs_create_group` publishes them, and
         // a group is registered at most once per module load.
         let (attrs, ptrs, group) = unsafe {
@@ -535,4 +553,423 @@ pub(crate) fn init_config_lock() {
 /// Serialises configuration writes (process context only; never taken on the datagram path).
 pub(crate) fn config_lock() -> kernel::sync::lock::GlobalGuard<CONFIG_LOCK> {
     CONFIG_LOCK.lock()
+}
+
+/// The held configuration lock; functions that change shared registrations take it as proof.
+pub(crate) type ConfigGuard = kernel::sync::lock::GlobalGuard<CONFIG_LOCK>;
+
+/// Wall-clock time in nanoseconds: the clock of socket receive timestamps.
+pub(crate) fn real_ns() -> u64 {
+    // SAFETY: `ktime_get_real_fast_ns` has no preconditions and is NMI-safe.
+    unsafe { bindings::ktime_get_real_fast_ns() }
+}
+
+/// Sleeps for about `ms` milliseconds (at least one tick), or less if the thread is stopped.
+pub(crate) fn sleep_ms(ms: u32) {
+    // SAFETY: Called only from worker threads, which may sleep.
+    unsafe { bindings::msleep_interruptible(ms) };
+}
+
+/// Whether the calling worker thread has been told to stop.
+pub(crate) fn should_stop() -> bool {
+    // SAFETY: Called only from worker threads (kernel threads started by `Worker::start`).
+    unsafe { bindings::kthread_should_stop() }
+}
+
+/// One datagram read by [`ProbeSocket::recv`].
+pub(crate) struct Received {
+    /// Payload length (more than the buffer means the datagram was truncated).
+    pub(crate) len: usize,
+    /// Sender's address and port (host byte order for the port).
+    pub(crate) from: Ipv4,
+    pub(crate) from_port: u16,
+    /// The local address it was sent to, and the interface it arrived on.
+    pub(crate) local: Ipv4,
+    pub(crate) ifindex: i32,
+    /// When the kernel received it, by [`real_ns`]'s clock, if the stack stamped it.
+    pub(crate) arrived_ns: Option<u64>,
+}
+
+/// Control-message space for IP_PKTINFO (`CMSG_SPACE(sizeof(struct in_pktinfo))`).
+#[repr(C, align(8))]
+#[derive(Default)]
+struct PktinfoCmsg {
+    hdr: bindings::cmsghdr,
+    info: bindings::in_pktinfo,
+    pad: u32,
+}
+
+/// A kernel UDP socket in one namespace, for MPUDP's probe datagrams. Its user may sleep.
+///
+/// Contract: the namespace outlives the socket (its owner drops it from the namespace's exit
+/// callback at the latest).
+pub(crate) struct ProbeSocket(*mut bindings::socket);
+
+// SAFETY: The socket layer serialises calls on one socket; the pointer is owned.
+unsafe impl Send for ProbeSocket {}
+// SAFETY: As above.
+unsafe impl Sync for ProbeSocket {}
+
+impl ProbeSocket {
+    /// A socket in `net` bound to `port` on every address (0: an ephemeral port), reporting
+    /// each datagram's arrival time, local address and interface.
+    pub(crate) fn open(net: NetId, port: u16) -> Result<Self> {
+        let mut sock: *mut bindings::socket = core::ptr::null_mut();
+        // SAFETY: `net` is alive (the caller is a sysfs write from a task in it) and `sock`
+        // is a valid out-pointer.
+        to_result(unsafe {
+            bindings::sock_create_kern(
+                net.0.cast_mut(),
+                bindings::AF_INET as c_int,
+                bindings::sock_type_SOCK_DGRAM as c_int,
+                bindings::IPPROTO_UDP as c_int,
+                &mut sock,
+            )
+        })?;
+        // From here on, dropping `this` releases the socket.
+        let this = Self(sock);
+        let mut addr = bindings::sockaddr_in {
+            sin_family: bindings::AF_INET as u16,
+            sin_port: port.to_be(),
+            ..Default::default()
+        };
+        // SAFETY: `sock` is a live socket; `addr` is a valid `sockaddr_in` of the given size.
+        to_result(unsafe {
+            bindings::kernel_bind(
+                sock,
+                (&raw mut addr).cast(),
+                core::mem::size_of::<bindings::sockaddr_in>() as c_int,
+            )
+        })?;
+        let on: c_int = 1;
+        let mut optval = bindings::sockptr_t::default();
+        optval.__bindgen_anon_1.kernel = (&raw const on).cast_mut().cast();
+        optval.set_is_kernel(true);
+        // SAFETY: `sock` is live; `optval` points to a kernel `int` that outlives the call.
+        to_result(unsafe {
+            bindings::sock_setsockopt(
+                sock,
+                bindings::SOL_SOCKET as c_int,
+                bindings::SO_TIMESTAMPNS_OLD as c_int,
+                optval,
+                core::mem::size_of::<c_int>() as c_uint,
+            )
+        })?;
+        // SAFETY: `sock` is live and `sk` is set for a created socket.
+        unsafe { bindings::ip_sock_set_pktinfo((*sock).sk) };
+        Ok(this)
+    }
+
+    /// Sends `data` to `to:port` without blocking. With `via = Some((ifindex, source))` the
+    /// datagram leaves through that interface from that address (IP_PKTINFO); with `None` the
+    /// routing table decides, as for any datagram.
+    pub(crate) fn send(
+        &self,
+        to: Ipv4,
+        port: u16,
+        via: Option<(i32, Ipv4)>,
+        data: &[u8],
+    ) -> Result {
+        let mut addr = bindings::sockaddr_in {
+            sin_family: bindings::AF_INET as u16,
+            sin_port: port.to_be(),
+            sin_addr: bindings::in_addr { s_addr: to.0 },
+            ..Default::default()
+        };
+        let mut cmsg = PktinfoCmsg::default();
+        let mut msg = bindings::msghdr {
+            msg_name: (&raw mut addr).cast(),
+            msg_namelen: core::mem::size_of::<bindings::sockaddr_in>() as c_int,
+            msg_flags: bindings::MSG_DONTWAIT,
+            ..Default::default()
+        };
+        if let Some((ifindex, source)) = via {
+            cmsg.hdr.cmsg_len = core::mem::size_of::<bindings::cmsghdr>()
+                + core::mem::size_of::<bindings::in_pktinfo>();
+            cmsg.hdr.cmsg_level = bindings::SOL_IP as c_int;
+            cmsg.hdr.cmsg_type = bindings::IP_PKTINFO as c_int;
+            cmsg.info.ipi_ifindex = ifindex;
+            cmsg.info.ipi_spec_dst.s_addr = source.0;
+            msg.__bindgen_anon_1.msg_control = (&raw mut cmsg).cast();
+            msg.msg_controllen = core::mem::size_of::<PktinfoCmsg>();
+        }
+        let mut vec = bindings::kvec {
+            iov_base: data.as_ptr().cast_mut().cast(),
+            iov_len: data.len(),
+        };
+        // SAFETY: The socket is live; `msg` (a kernel msghdr: `msg_control_is_user` is false),
+        // `addr`, `cmsg` and `vec` are valid for the call, and the data is only read.
+        let sent = unsafe { bindings::kernel_sendmsg(self.0, &mut msg, &mut vec, 1, data.len()) };
+        to_result(sent.min(0))
+    }
+
+    /// Reads one waiting datagram into `buf` without blocking; `EAGAIN` when there is none.
+    pub(crate) fn recv(&self, buf: &mut [u8]) -> Result<Received> {
+        let mut addr = bindings::sockaddr_in::default();
+        // Room for IP_PKTINFO and SCM_TIMESTAMPNS (32 bytes each).
+        let mut control = [0u64; 16];
+        let control_len = core::mem::size_of_val(&control);
+        let mut msg = bindings::msghdr {
+            msg_name: (&raw mut addr).cast(),
+            msg_namelen: core::mem::size_of::<bindings::sockaddr_in>() as c_int,
+            msg_controllen: control_len,
+            ..Default::default()
+        };
+        msg.__bindgen_anon_1.msg_control = control.as_mut_ptr().cast();
+        let mut vec = bindings::kvec {
+            iov_base: buf.as_mut_ptr().cast(),
+            iov_len: buf.len(),
+        };
+        // SAFETY: The socket is live; `msg` is a kernel msghdr whose name, control buffer and
+        // `vec` are valid and writable for the call.
+        let got = unsafe {
+            bindings::kernel_recvmsg(
+                self.0,
+                &mut msg,
+                &mut vec,
+                1,
+                buf.len(),
+                bindings::MSG_DONTWAIT as c_int,
+            )
+        };
+        to_result(got.min(0))?;
+        let mut received = Received {
+            len: usize::try_from(got).unwrap_or(0),
+            from: Ipv4(addr.sin_addr.s_addr),
+            from_port: u16::from_be(addr.sin_port),
+            local: Ipv4(0),
+            ifindex: 0,
+            arrived_ns: None,
+        };
+        if msg.msg_flags & bindings::MSG_TRUNC != 0 {
+            received.len = buf.len() + 1;
+        }
+        // The kernel advanced past what it wrote and shrank the length to match.
+        let used = control_len.saturating_sub(msg.msg_controllen);
+        // SAFETY: `control` is a plain byte buffer of `control_len` bytes.
+        let bytes =
+            unsafe { core::slice::from_raw_parts(control.as_ptr().cast::<u8>(), control_len) };
+        parse_cmsgs(bytes.get(..used).unwrap_or(&[]), &mut received);
+        Ok(received)
+    }
+}
+
+/// Reads IP_PKTINFO and SCM_TIMESTAMPNS from the control messages the kernel wrote.
+fn parse_cmsgs(mut bytes: &[u8], out: &mut Received) {
+    let header = core::mem::size_of::<bindings::cmsghdr>();
+    while bytes.len() >= header {
+        // SAFETY: At least a header's worth of bytes; read unaligned, any bit pattern is valid.
+        let hdr = unsafe { core::ptr::read_unaligned(bytes.as_ptr().cast::<bindings::cmsghdr>()) };
+        let len = hdr.cmsg_len;
+        let Some(data) = bytes.get(header..len) else {
+            return;
+        };
+        let is = |level: u32, kind: u32| {
+            c_int::try_from(level) == Ok(hdr.cmsg_level)
+                && c_int::try_from(kind) == Ok(hdr.cmsg_type)
+        };
+        if is(bindings::SOL_IP, bindings::IP_PKTINFO)
+            && data.len() >= core::mem::size_of::<bindings::in_pktinfo>()
+        {
+            // SAFETY: Enough bytes for the struct; any bit pattern is valid.
+            let info =
+                unsafe { core::ptr::read_unaligned(data.as_ptr().cast::<bindings::in_pktinfo>()) };
+            out.local = Ipv4(info.ipi_addr.s_addr);
+            out.ifindex = info.ipi_ifindex;
+        } else if is(bindings::SOL_SOCKET, bindings::SO_TIMESTAMPNS_OLD)
+            && data.len() >= core::mem::size_of::<bindings::__kernel_old_timespec>()
+        {
+            // SAFETY: As above.
+            let ts = unsafe {
+                core::ptr::read_unaligned(data.as_ptr().cast::<bindings::__kernel_old_timespec>())
+            };
+            let ns = u64::try_from(ts.tv_sec)
+                .ok()
+                .and_then(|s| s.checked_mul(1_000_000_000))
+                .zip(u64::try_from(ts.tv_nsec).ok())
+                .map(|(s, n)| s.saturating_add(n));
+            out.arrived_ns = ns;
+        }
+        // Control messages are padded to 8 bytes.
+        let next = len.saturating_add(7) & !7;
+        bytes = bytes.get(next.max(header)..).unwrap_or(&[]);
+    }
+}
+
+impl Drop for ProbeSocket {
+    fn drop(&mut self) {
+        // SAFETY: Created by `sock_create_kern` in `open`; no thread uses it any more (its
+        // worker is stopped before the socket is dropped).
+        unsafe { bindings::sock_release(self.0) };
+    }
+}
+
+/// What a worker thread does.
+pub(crate) trait WorkerBody: Send + Sync + 'static {
+    /// Runs in a kernel thread (process context, may sleep) and returns once
+    /// [`should_stop`] is true.
+    fn run(&self);
+}
+
+/// A running kernel thread and the data it works on; dropping stops the thread and waits for
+/// it, then drops the data.
+pub(crate) struct Worker<T: WorkerBody> {
+    task: *mut bindings::task_struct,
+    body: KBox<T>,
+}
+
+// SAFETY: The task pointer is only used to stop the thread; `T` is `Send + Sync`.
+unsafe impl<T: WorkerBody> Send for Worker<T> {}
+
+impl<T: WorkerBody> Worker<T> {
+    /// Starts a thread named `name` running `body.run()`.
+    pub(crate) fn start(name: &'static CStr, body: KBox<T>) -> Result<Self> {
+        let data: *const T = &*body;
+        // SAFETY: `worker_main::<T>` matches the thread function type; `data` stays valid until
+        // the thread has exited (`drop` stops it before `body` is freed); the name format is a
+        // literal "%s" with one C string argument.
+        let task = unsafe {
+            bindings::kthread_create_on_node(
+                Some(worker_main::<T>),
+                data.cast_mut().cast(),
+                bindings::NUMA_NO_NODE,
+                c"%s".as_char_ptr(),
+                name.as_char_ptr(),
+            )
+        };
+        let task = kernel::error::from_err_ptr(task)?;
+        // SAFETY: `task` is a newly created, not yet started kernel thread.
+        unsafe { bindings::wake_up_process(task) };
+        Ok(Self { task, body })
+    }
+
+    /// The data the thread works on.
+    pub(crate) fn body(&self) -> &T {
+        &self.body
+    }
+}
+
+impl<T: WorkerBody> Drop for Worker<T> {
+    fn drop(&mut self) {
+        // SAFETY: The thread was created by `start` and cannot have exited on its own:
+        // `worker_main` returns only after `kthread_should_stop()`. This waits for its exit.
+        unsafe { bindings::kthread_stop(self.task) };
+    }
+}
+
+/// The function every worker thread runs.
+///
+/// # Safety
+///
+/// `data` is the `T` given to [`Worker::start`], valid until the thread exits.
+unsafe extern "C" fn worker_main<T: WorkerBody>(data: *mut c_void) -> c_int {
+    // SAFETY: See the function's contract.
+    let body = unsafe { &*data.cast_const().cast::<T>() };
+    body.run();
+    // `kthread_stop` needs the thread to still exist when it is called.
+    while !should_stop() {
+        sleep_ms(10);
+    }
+    0
+}
+
+/// A namespace's worker, in a [`Workers`] table.
+type WorkerSlot<T> = Option<(NetId, Worker<T>)>;
+
+/// One module's worker threads, at most one per namespace; changed only under the
+/// configuration lock.
+pub(crate) struct Workers<T: WorkerBody>(UnsafeCell<[WorkerSlot<T>; crate::netns::MAX_NAMESPACES]>);
+
+// SAFETY: The cell is only accessed by methods that require the configuration lock's guard.
+unsafe impl<T: WorkerBody> Sync for Workers<T> {}
+
+impl<T: WorkerBody> Workers<T> {
+    /// No workers.
+    pub(crate) const fn new() -> Self {
+        Self(UnsafeCell::new(
+            [const { None }; crate::netns::MAX_NAMESPACES],
+        ))
+    }
+
+    /// The table, exclusively: the caller holds the configuration lock (`_config`).
+    #[allow(clippy::mut_from_ref, reason = "exclusive by the configuration lock")]
+    fn table(&self, _config: &ConfigGuard) -> &mut [WorkerSlot<T>] {
+        // SAFETY: Every caller holds the configuration lock, so no other reference exists.
+        unsafe { &mut *self.0.get() }
+    }
+
+    /// The worker of `net`, if one runs.
+    pub(crate) fn get<'a>(&'a self, config: &ConfigGuard, net: NetId) -> Option<&'a T> {
+        self.table(config)
+            .iter()
+            .flatten()
+            .find(|(owner, _)| *owner == net)
+            .map(|(_, worker)| worker.body())
+    }
+
+    /// Starts `body` as `net`'s worker, after stopping the one it had.
+    pub(crate) fn start(
+        &self,
+        config: &ConfigGuard,
+        net: NetId,
+        name: &'static CStr,
+        body: KBox<T>,
+    ) -> Result {
+        self.stop(config, net);
+        let slot = self
+            .table(config)
+            .iter_mut()
+            .find(|slot| slot.is_none())
+            .ok_or(ENOSPC)?;
+        *slot = Some((net, Worker::start(name, body)?));
+        Ok(())
+    }
+
+    /// Stops `net`'s worker, if it has one, and waits for it.
+    pub(crate) fn stop(&self, config: &ConfigGuard, net: NetId) {
+        for slot in self.table(config).iter_mut() {
+            if slot.as_ref().is_some_and(|(owner, _)| *owner == net) {
+                *slot = None;
+            }
+        }
+    }
+
+    /// Stops every worker.
+    pub(crate) fn stop_all(&self, config: &ConfigGuard) {
+        for slot in self.table(config).iter_mut() {
+            *slot = None;
+        }
+    }
+}
+
+/// A directory under `/sys/kernel/mpudp`; removed when dropped (after its groups).
+pub(crate) struct SysfsDir(*mut bindings::kobject);
+
+// SAFETY: A kobject pointer, used only to add and remove groups and to drop it.
+unsafe impl Send for SysfsDir {}
+// SAFETY: As above.
+unsafe impl Sync for SysfsDir {}
+
+impl SysfsDir {
+    /// Creates `/sys/kernel/mpudp/NAME`.
+    pub(crate) fn create(name: &'static CStr) -> Result<Self> {
+        // SAFETY: Set once at boot by the patch and never changed.
+        let parent = unsafe { bindings::udp_mpath_kobj };
+        if parent.is_null() {
+            return Err(ENODEV);
+        }
+        // SAFETY: `name` is a 'static C string and `parent` a live kobject.
+        let dir = unsafe { bindings::kobject_create_and_add(name.as_char_ptr(), parent) };
+        if dir.is_null() {
+            return Err(ENOMEM);
+        }
+        Ok(Self(dir))
+    }
+}
+
+impl Drop for SysfsDir {
+    fn drop(&mut self) {
+        // SAFETY: Created by `kobject_create_and_add`; this drops its only reference.
+        unsafe { bindings::kobject_put(self.0) };
+    }
 }

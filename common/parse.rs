@@ -20,6 +20,10 @@ pub(crate) enum Invalid {
     BadPeer,
     /// Not a valid interface name.
     BadName,
+    /// Not one of the scheduler names.
+    BadScheduler,
+    /// The tunnel port and the probe port would be the same.
+    PortClash,
 }
 
 impl Invalid {
@@ -31,6 +35,8 @@ impl Invalid {
             Invalid::BadAddress => "not an IPv4 unicast address",
             Invalid::BadPeer => "expected 'PRIMARY ALTERNATE' IPv4 addresses or nothing",
             Invalid::BadName => "not an interface name",
+            Invalid::BadScheduler => "expected 'split' or 'rtt'",
+            Invalid::PortClash => "the tunnel port and the probe port must differ",
         }
     }
 }
@@ -61,6 +67,62 @@ pub(crate) fn parse_u32(input: &[u8], max: u32) -> Result<u32, Invalid> {
     }
     // The check above bounds `value` by a `u32`.
     Ok(value as u32)
+}
+
+/// Parses a decimal number in `min..=max` (the grammar of [`parse_u32`]).
+pub(crate) fn parse_in_range(input: &[u8], min: u32, max: u32) -> Result<u32, Invalid> {
+    let value = parse_u32(input, max)?;
+    if value < min {
+        return Err(Invalid::OutOfRange);
+    }
+    Ok(value)
+}
+
+/// `port` unless it equals `other`, the module's other port (tunnel or probe; 0 never
+/// clashes): probes on the tunnel's port would be steered like tunnel datagrams and handed to
+/// the tunnel application.
+pub(crate) fn distinct_ports(port: u32, other: u32) -> Result<u32, Invalid> {
+    if port != 0 && port == other {
+        return Err(Invalid::PortClash);
+    }
+    Ok(port)
+}
+
+/// How the sender picks each datagram's path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Scheduler {
+    /// The fixed `split` ratio.
+    Split = 0,
+    /// Path-aware: by measured RTT, loss and delivered rate.
+    Rtt = 1,
+}
+
+impl Scheduler {
+    /// The name sysfs shows and accepts.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Scheduler::Split => "split",
+            Scheduler::Rtt => "rtt",
+        }
+    }
+
+    /// The inverse of `as u32`.
+    pub(crate) fn from_u32(v: u32) -> Self {
+        if v == Scheduler::Rtt as u32 {
+            Scheduler::Rtt
+        } else {
+            Scheduler::Split
+        }
+    }
+}
+
+/// Parses `split` or `rtt`.
+pub(crate) fn parse_scheduler(input: &[u8]) -> Result<Scheduler, Invalid> {
+    match strip_newline(input) {
+        b"split" => Ok(Scheduler::Split),
+        b"rtt" => Ok(Scheduler::Rtt),
+        _ => Err(Invalid::BadScheduler),
+    }
 }
 
 /// An IPv4 address kept in network byte order, as the kernel passes `__be32`.
@@ -222,14 +284,14 @@ pub(crate) fn parse_ifname(input: &[u8]) -> Result<Option<IfName>, Invalid> {
 }
 
 /// Credit-based split: whether datagram number `n` of a flow goes on the secondary path when
-/// `secondary_percent` of the datagrams should.
+/// `secondary_permille` of the datagrams (per thousand) should.
 ///
-/// Datagram `n` takes the secondary path when `floor((n + 1) * p / 100)` steps past
-/// `floor(n * p / 100)`, so after any `N` datagrams exactly `floor(N * p / 100)` went there and
-/// secondary datagrams are spread evenly. The rule depends only on `n % 100`, so it never
+/// Datagram `n` takes the secondary path when `floor((n + 1) * p / 1000)` steps past
+/// `floor(n * p / 1000)`, so after any `N` datagrams exactly `floor(N * p / 1000)` went there
+/// and secondary datagrams are spread evenly. The rule depends only on `n % 1000`, so it never
 /// overflows.
-pub(crate) fn on_secondary(n: u64, secondary_percent: u32) -> bool {
-    let p = u64::from(secondary_percent.min(100));
-    let r = n % 100;
-    (r + 1) * p / 100 > r * p / 100
+pub(crate) fn on_secondary(n: u64, secondary_permille: u32) -> bool {
+    let p = u64::from(secondary_permille.min(1000));
+    let r = n % 1000;
+    (r + 1) * p / 1000 > r * p / 1000
 }

@@ -16,6 +16,8 @@ SRV_PRIMARY=10.0.1.2
 CLI_ALTERNATE=10.0.2.1
 SRV_ALTERNATE=10.0.2.2
 TUNNEL_PORT=1194
+# Where each end's mpudp_recv answers path probes, when probing is on.
+PROBE_PORT=1195
 SYSFS=/sys/kernel/mpudp
 MPUDP_DIR=${MPUDP_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
 # Where the built .ko files are (the debug variant builds them elsewhere).
@@ -34,6 +36,16 @@ path_up() {
 		# netem's usual 1000-packet queue: a deeper one would bloat TCP's RTT to seconds.
 		$end tc qdisc add dev "eth$i" root netem rate "$rate" delay "${delay}ms" limit 1000
 		$end ip link set "eth$i" up
+	done
+}
+
+# path_netem INDEX RATE ONE_WAY_DELAY_MS [LOSS_PERCENT]: changes path INDEX's emulation on
+# both ends (a loss of 100 blackholes the path in both directions).
+path_netem() {
+	local i=$1 rate=$2 delay=$3 loss=${4:-0} end
+	for end in in_cli in_srv; do
+		$end tc qdisc change dev "eth$i" root netem rate "$rate" delay "${delay}ms" \
+			loss "${loss}%" limit 1000 || return 1
 	done
 }
 
@@ -69,8 +81,8 @@ unload_modules() {
 	rmmod mpudp_recv 2>/dev/null || true
 }
 
-# mpudp_configure NS SPLIT: both ends of the tunnel in NS use eth1 as their secondary path
-# and know the other end's two addresses.
+# mpudp_configure NS SPLIT: both ends of the tunnel in NS use eth1 as their secondary path,
+# know the other end's two addresses, and split at SPLIT (the fixed-split scheduler).
 mpudp_configure() {
 	local ns=$1 split=$2 peer
 	if [ "$ns" = "$NS_CLI" ]; then
@@ -80,11 +92,20 @@ mpudp_configure() {
 	fi
 	ip netns exec "$ns" sh -c "
 		echo $split > $SYSFS/split &&
+		echo split > $SYSFS/scheduler &&
 		echo eth1 > $SYSFS/secondary &&
 		echo '$peer' > $SYSFS/peer &&
 		echo $TUNNEL_PORT > $SYSFS/port &&
 		echo '$peer' > $SYSFS/recv/peer &&
 		echo $TUNNEL_PORT > $SYSFS/recv/port"
+}
+
+# mpudp_probing NS [PORT]: NS answers probes on PORT and probes its peer's PORT (0: off).
+# Restarting probing starts the measurements afresh.
+mpudp_probing() {
+	local ns=$1 port=${2:-$PROBE_PORT}
+	ip netns exec "$ns" sh -c "echo 0 > $SYSFS/probe_port && echo 0 > $SYSFS/recv/probe_port &&
+		echo $port > $SYSFS/recv/probe_port && echo $port > $SYSFS/probe_port"
 }
 
 # knob NS FILE: a sysfs value as seen from NS.

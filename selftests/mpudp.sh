@@ -166,7 +166,8 @@ bad_input_ok() {
 	local long ok=0
 	long=$(head -c 4096 /dev/zero | tr '\0' '9')
 	dmesg -C
-	# Unknown interface first: the reasons checked below must fall in one log burst.
+	# The reasons checked below must fall in the first log burst (10 lines).
+	rejects "$NS_CLI" probe_port "$TUNNEL_PORT" || ok=1
 	for v in nosuchdev abcdefghijklmnop a/b "eth1 eth0" "$long"; do
 		rejects "$NS_CLI" secondary "$v" || ok=1
 	done
@@ -181,16 +182,29 @@ bad_input_ok() {
 		rejects "$NS_CLI" port "$v" || ok=1
 		rejects "$NS_CLI" recv/port "$v" || ok=1
 	done
+	for v in RTT rt "rtt rtt" "$long"; do
+		rejects "$NS_CLI" scheduler "$v" || ok=1
+	done
+	for v in 9 10001 "$long"; do
+		rejects "$NS_CLI" probe_interval_ms "$v" || ok=1
+	done
+	for v in 0 101; do
+		rejects "$NS_CLI" probe_down_after "$v" || ok=1
+	done
+	rejects "$NS_CLI" paths/primary/srtt_us 0 || ok=1
 	rejects "$NS_CLI" tx_primary_datagrams 0 || ok=1
 	dmesg | grep -q "split: rejected write of 3 bytes: number out of range" ||
 		fail "no dmesg reason for a rejected split" || ok=1
 	dmesg | grep -q "secondary: no interface nosuchdev" || fail "no dmesg reason for an unknown interface" || ok=1
+	dmesg | grep -q "probe_port: rejected write of 4 bytes: the tunnel port and the probe port must differ" ||
+		fail "no dmesg reason for a probe port equal to the tunnel port" || ok=1
 	return "$ok"
 }
 
 non_root_rejected_ok() {
 	local f ok=0 before
-	for f in split secondary peer port recv/peer recv/port; do
+	for f in split secondary peer port scheduler probe_port probe_interval_ms probe_down_after \
+		recv/peer recv/port recv/probe_port; do
 		before=$(knob "$NS_CLI" "$f")
 		in_cli setpriv --reuid=65534 --regid=65534 --clear-groups -- \
 			sh -c "echo 1 > $SYSFS/$f" 2>/dev/null && { fail "uid 65534 wrote $f"; ok=1; }
@@ -331,6 +345,112 @@ accounting_ok() {
 		{ fail "sent and received counters disagree"; return 1; }
 }
 
+# within_pct VALUE EXPECTED PERCENT: |VALUE - EXPECTED| <= PERCENT % of EXPECTED.
+within_pct() {
+	local diff=$(($1 - $2))
+	[ "${diff#-}" -le $(($2 * $3 / 100)) ]
+}
+
+# Probing on both ends; paths of 20 ms and 100 ms RTT.
+srtt_ok() {
+	path_netem 0 "$RATE" 10 && path_netem 1 "$RATE" 50 || return 1
+	mpudp_probing "$NS_CLI" && mpudp_probing "$NS_SRV" || return 1
+	sleep 3
+	local p s
+	p=$(knob "$NS_CLI" paths/primary/srtt_us)
+	s=$(knob "$NS_CLI" paths/secondary/srtt_us)
+	ktap_print_msg "srtt primary $p us (netem RTT 20000), secondary $s us (netem RTT 100000);" \
+		"states $(knob "$NS_CLI" paths/primary/state)/$(knob "$NS_CLI" paths/secondary/state)"
+	within_pct "$p" 20000 10 || { fail "primary srtt off by more than 10 %"; return 1; }
+	within_pct "$s" 100000 10 || { fail "secondary srtt off by more than 10 %"; return 1; }
+}
+
+# rtt_share_ok FAST_DELAY_PRIMARY FAST_DELAY_SECONDARY MIN_PCT MAX_PCT: with the rtt scheduler
+# and those one-way delays, the primary path's share of an unsaturating stream (1.6 Mbit/s)
+# is within [MIN_PCT, MAX_PCT].
+rtt_share_ok() {
+	local d0=$1 d1=$2 lo=$3 hi=$4 n=6000 p0 s0 p s
+	path_netem 0 "$RATE" "$d0" && path_netem 1 "$RATE" "$d1" || return 1
+	in_cli sh -c "echo 50 > $SYSFS/split && echo rtt > $SYSFS/scheduler" || return 1
+	mpudp_probing "$NS_CLI" && mpudp_probing "$NS_SRV" || return 1
+	sleep 3 # the scheduler moves at most 100 permille per 100 ms probe interval
+	p0=$(knob "$NS_CLI" paths/primary/tx_datagrams)
+	s0=$(knob "$NS_CLI" paths/secondary/tx_datagrams)
+	in_cli "$UDP_TOOL" send --dst "$SRV_PRIMARY" --port "$TUNNEL_PORT" --count "$n" --pps 2000 >/dev/null || return 1
+	p=$(($(knob "$NS_CLI" paths/primary/tx_datagrams) - p0))
+	s=$(($(knob "$NS_CLI" paths/secondary/tx_datagrams) - s0))
+	ktap_print_msg "RTT $((2 * d0)) ms / $((2 * d1)) ms: $p of $((p + s)) datagrams on the primary path;" \
+		"share_permille now $(knob "$NS_CLI" paths/primary/share_permille)"
+	[ $((p + s)) -eq "$n" ] || { fail "sent $n, counted $((p + s))"; return 1; }
+	[ $((p * 100)) -ge $((n * lo)) ] && [ $((p * 100)) -le $((n * hi)) ] ||
+		{ fail "primary share outside $lo..$hi %"; return 1; }
+}
+
+# The secondary path is blackholed in both directions during a download through OpenVPN:
+# the download completes byte-identical with at most a 2 s stall, both ends count the path
+# down and (once restored) up again, and it carries data again.
+failover_ok() {
+	local size=$((16 * 1024 * 1024)) sampler fetch_pid gap rc=0 ns
+	local -A down0 up0
+	path_netem 0 "$RATE" "$DELAY_MS" && path_netem 1 "$RATE" "$DELAY_MS" || return 1
+	for ns in "$NS_CLI" "$NS_SRV"; do
+		mpudp_configure "$ns" 50 && mpudp_probing "$ns" || return 1
+		down0[$ns]=$(knob "$ns" paths/secondary/down_events)
+		up0[$ns]=$(knob "$ns" paths/secondary/up_events)
+	done
+	dmesg -C
+	tunnel_up "$WORK" || return 1
+	[ -f "$WORK/www/big" ] || head -c "$size" /dev/urandom >"$WORK/www/big"
+	[ "$(knob "$NS_SRV" paths/secondary/state)" = up ] || { fail "secondary not up before the test"; tunnel_down; return 1; }
+	rm -f "$WORK/stop" "$WORK/fetched"
+	ip netns exec "$NS_CLI" /usr/bin/python3 "$here/progress_gap.py" \
+		/sys/class/net/tun0/statistics/rx_bytes "$WORK/stop" >"$WORK/gap" &
+	sampler=$!
+	ip netns exec "$NS_CLI" wget -q -t 1 -T 30 -O "$WORK/fetched" http://10.8.0.1:8080/big &
+	fetch_pid=$!
+	sleep 2
+	path_netem 1 "$RATE" "$DELAY_MS" 100
+	sleep 3
+	ktap_print_msg "blackholed: secondary state cli $(knob "$NS_CLI" paths/secondary/state)," \
+		"srv $(knob "$NS_SRV" paths/secondary/state); srv share $(knob "$NS_SRV" paths/secondary/share_permille) permille"
+	path_netem 1 "$RATE" "$DELAY_MS" 0
+	wait "$fetch_pid" || { fail "download failed"; rc=1; }
+	touch "$WORK/stop"
+	wait "$sampler"
+	gap=$(cat "$WORK/gap")
+	tunnel_down
+	ktap_print_msg "longest stall ${gap} ms; $(dmesg | grep -c 'path secondary down') down and" \
+		"$(dmesg | grep -c 'path secondary up again') up lines in dmesg"
+	[ "$rc" = 0 ] || return 1
+	cmp -s "$WORK/www/big" "$WORK/fetched" || { fail "downloaded file differs"; return 1; }
+	[ "$gap" -le 2000 ] || { fail "download stalled for more than 2 s"; return 1; }
+	sleep 1
+	for ns in "$NS_CLI" "$NS_SRV"; do
+		[ "$(knob "$ns" paths/secondary/down_events)" -gt "${down0[$ns]}" ] ||
+			{ fail "$ns: secondary never counted down"; return 1; }
+		[ "$(knob "$ns" paths/secondary/up_events)" -gt "${up0[$ns]}" ] ||
+			{ fail "$ns: secondary never counted up again"; return 1; }
+		[ "$(knob "$ns" paths/secondary/state)" = up ] || { fail "$ns: secondary not up after restore"; return 1; }
+	done
+	# Logged once per transition: one line per end.
+	[ "$(dmesg | grep -c 'path secondary down')" -eq 2 ] || { fail "down not logged exactly once per end"; return 1; }
+	secondary_used_again_ok "path restored"
+}
+
+# A peer that does not answer probes: the paths stay unknown and the fixed split applies,
+# even with the rtt scheduler selected.
+no_responder_ok() {
+	in_srv sh -c "echo 0 > $SYSFS/recv/probe_port" || return 1
+	in_cli sh -c "echo 0 > $SYSFS/probe_port && echo $PROBE_PORT > $SYSFS/probe_port && echo rtt > $SYSFS/scheduler" || return 1
+	sleep 1.5
+	local states
+	states="$(knob "$NS_CLI" paths/primary/state)/$(knob "$NS_CLI" paths/secondary/state)"
+	ktap_print_msg "without a responder: states $states, $(knob "$NS_CLI" paths/primary/probes_sent) probes sent"
+	[ "$states" = unknown/unknown ] || { fail "paths judged without answers"; return 1; }
+	split_share_ok 50 || return 1
+	in_cli sh -c "echo 0 > $SYSFS/probe_port && echo split > $SYSFS/scheduler"
+}
+
 # Configuration belongs to the namespace that wrote it; a user namespace's root is not root.
 namespaces_ok() {
 	local init_split cli_split
@@ -376,6 +496,10 @@ concurrent_writers_ok() {
 	hammer port 1194 0 & pids+=($!)
 	hammer recv/peer "$peer" "" & pids+=($!)
 	hammer recv/port 1194 0 & pids+=($!)
+	hammer scheduler split rtt & pids+=($!)
+	hammer probe_port "$PROBE_PORT" 0 & pids+=($!)
+	hammer recv/probe_port "$PROBE_PORT" 0 & pids+=($!)
+	hammer probe_interval_ms 10 100 & pids+=($!)
 	wait "${pids[@]}"
 	kill -0 "$FLOOD" || { fail "flood sender died: $(cat "$WORK/flood.err")"; return 1; }
 	kill "$FLOOD"
@@ -393,6 +517,8 @@ load_unload_cycles_ok() {
 		3) rmmod mpudp_recv; insmod "$MPUDP_KO_DIR/mpudp_recv.ko" ;;
 		esac || { fail "cycle $i: load or unload failed"; return 1; }
 		mpudp_configure "$NS_CLI" 50 || { fail "cycle $i: configure failed"; return 1; }
+		# Running probe workers (and their sockets) must go with every unload.
+		mpudp_probing "$NS_CLI" || { fail "cycle $i: probing failed"; return 1; }
 	done
 	kill -0 "$FLOOD" || { fail "flood sender died: $(cat "$WORK/flood.err")"; return 1; }
 	kill "$FLOOD"
@@ -418,7 +544,7 @@ dmesg_clean_ok() {
 }
 
 ktap_print_header
-ktap_set_plan 25
+ktap_set_plan 31
 
 dmesg -C
 unload_modules
@@ -446,6 +572,12 @@ check "secondary interface renamed away: primary path; renamed back: used again"
 check "rmmod/insmod under a UDP flood, traffic continues" reload_under_flood_ok
 check "OpenVPN over MPUDP: 16 MiB byte-identical, both paths used" openvpn_ok
 check "accounting: sent equals received per path on loss-free paths" accounting_ok
+check "probing: srtt within 10 % of netem RTT on 20 ms and 100 ms paths" srtt_ok
+check "rtt scheduler: >= 80 % on the 20 ms path (primary) vs 100 ms" rtt_share_ok 10 50 80 100
+check "rtt scheduler: >= 80 % on the 20 ms path (secondary) vs 100 ms" rtt_share_ok 50 10 0 20
+check "rtt scheduler: equal paths share about 50/50" rtt_share_ok 10 10 30 70
+check "failover: secondary blackholed during a download, <= 2 s stall, used again" failover_ok
+check "a peer without probe responder: fixed split still works" no_responder_ok
 check "configuration belongs to its namespace; user-namespace root cannot write" namespaces_ok
 check "fuzz: $FUZZ_WRITES random writes per file, rejects keep the value, accepts read back canonically" fuzz_ok
 check "concurrent writers on every file while traffic flows" concurrent_writers_ok

@@ -69,6 +69,13 @@ def canonical_ifname(text, existing):
     return text if text in existing else "ENODEV"
 
 
+def distinct(port, other_file):
+    """A module's tunnel and probe ports must differ unless 0."""
+    if port is None or port == "0":
+        return port
+    return None if read(other_file).decode().strip() == port else port
+
+
 def expected(name, data, existing):
     """The canonical value a correct module stores for DATA, or None if it must reject it."""
     try:
@@ -83,11 +90,21 @@ def expected(name, data, existing):
     if base == "split":
         return canonical_number(text, 100)
     if base == "port":
-        return canonical_number(text, 65535)
+        return distinct(canonical_number(text, 65535), name.replace("port", "probe_port"))
     if base == "peer":
         return canonical_peer(text)
     if base == "secondary":
         return canonical_ifname(text, existing)
+    if base == "scheduler":
+        return text if text in ("split", "rtt") else None
+    if base == "probe_port":
+        return distinct(canonical_number(text, 65535), name.replace("probe_port", "port"))
+    if base == "probe_interval_ms":
+        value = canonical_number(text, 10000)
+        return value if value is not None and int(value) >= 10 else None
+    if base == "probe_down_after":
+        value = canonical_number(text, 100)
+        return value if value is not None and int(value) >= 1 else None
     raise ValueError(name)
 
 
@@ -99,7 +116,7 @@ def candidates(name, existing):
     addresses = ["10.0.1.2", "10.0.2.2", "0.0.0.0", "255.255.255.255", "224.0.0.1",
                  "1.2.3", "1.2.3.4.5", "256.1.1.1", "01.2.3.4"]
     while True:
-        kind = random.randrange(6)
+        kind = random.randrange(7)
         if kind == 0:
             yield os.urandom(random.randrange(0, 2 * PAGE + 1))
         elif kind == 1:
@@ -112,17 +129,24 @@ def candidates(name, existing):
         elif kind == 4:
             yield (random.choice(sorted(existing) + ["nosuch0", "x" * 16, "a/b", ".", "eth 1"]) +
                    random.choice(["", "\n"])).encode()
-        else:
+        elif kind == 5:
             yield random.choice([str(random.randrange(0, 70000)), "10.0.1.2 10.0.2.2", "eth1"]).encode()
+        else:
+            yield random.choice(["split", "rtt", "rtt\n", "RTT", "split ", "rt", "splitt"]).encode()
 
 
 def main():
     writes = int(sys.argv[1]) if len(sys.argv) > 1 else 10000
     random.seed(int(sys.argv[2]) if len(sys.argv) > 2 else 1)
     existing = set(os.listdir("/sys/class/net"))
-    files = ["split", "secondary", "peer", "port", "recv/peer", "recv/port"]
+    files = ["split", "secondary", "peer", "port", "scheduler", "probe_port", "probe_interval_ms",
+             "probe_down_after", "recv/peer", "recv/port", "recv/probe_port"]
     counters = [f for f in os.listdir(SYSFS) if f.startswith("tx_")] + \
-        ["recv/" + f for f in os.listdir(os.path.join(SYSFS, "recv")) if f.startswith("rx_")]
+        ["recv/" + f for f in os.listdir(os.path.join(SYSFS, "recv")) if f.startswith("rx_")] + \
+        ["recv/probes_answered"] + \
+        [f"paths/{p}/{f}" for p in ("primary", "secondary")
+         for f in ("tx_datagrams", "tx_bytes", "probes_sent", "probes_answered", "down_events",
+                   "up_events")]
     last = {c: int(read(c)) for c in counters}
     problems = []
     totals = {"writes": 0, "accepted": 0, "rejected": 0}
@@ -150,13 +174,18 @@ def main():
                 totals["rejected"] += 1
                 if after != before:
                     problems.append(f"{name}: rejected {data[:40]!r} but changed {before!r} -> {after!r}")
-                if want not in (None, "ENODEV") and len(data) < PAGE:
+                # A free port is the one resource a valid probe port write needs.
+                busy = name.endswith("probe_port") and err == errno.EADDRINUSE
+                if want not in (None, "ENODEV") and len(data) < PAGE and not busy:
                     problems.append(f"{name}: rejected valid {data[:40]!r} ({errno.errorcode.get(err)})")
         for c in counters:
             now = int(read(c))
             if now < last[c]:
                 problems.append(f"{c} went backwards: {last[c]} -> {now}")
             last[c] = now
+    # Probing was switched on and off at random: leave it off.
+    for name in ("probe_port", "recv/probe_port"):
+        write(name, b"0")
     print(json.dumps({**totals, "problems": len(problems), "first": problems[:10]}))
     return 1 if problems else 0
 

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Host unit tests of the sysfs parsers and the split rule (`common/parse.rs`), which use only
-//! `core` and so run without a kernel.
+//! Host unit tests of the sysfs parsers and the split rule (`common/parse.rs`) and of the
+//! probing logic (`common/probe.rs`), which use only `core` and so run without a kernel.
 
 #[path = "../common/parse.rs"]
 #[allow(dead_code, reason = "the modules use every item; a test may not")]
@@ -109,17 +109,228 @@ fn interface_names_follow_the_kernel_rules() {
 
 #[test]
 fn split_is_exact_and_evenly_spread() {
-    for percent in 0..=100u32 {
+    for permille in 0..=1000u32 {
         for total in [1u64, 7, 100, 1000, 10_000] {
-            let secondary = (0..total).filter(|&n| on_secondary(n, percent)).count() as u64;
+            let secondary = (0..total).filter(|&n| on_secondary(n, permille)).count() as u64;
             assert_eq!(
                 secondary,
-                total * u64::from(percent) / 100,
-                "{percent}% of {total}"
+                total * u64::from(permille) / 1000,
+                "{permille} permille of {total}"
             );
         }
     }
     // At 10 % no two secondary datagrams are closer than ten apart.
-    let picks: Vec<u64> = (0..1000).filter(|&n| on_secondary(n, 10)).collect();
+    let picks: Vec<u64> = (0..1000).filter(|&n| on_secondary(n, 100)).collect();
     assert!(picks.windows(2).all(|w| w[1] - w[0] == 10));
+}
+
+#[test]
+fn scheduler_names_and_bounded_numbers() {
+    assert_eq!(parse_scheduler(b"rtt\n"), Ok(Scheduler::Rtt));
+    assert_eq!(parse_scheduler(b"split"), Ok(Scheduler::Split));
+    for bad in [&b"RTT"[..], b"rtt ", b"", b"\n", b"split\n\n", b"rt"] {
+        assert_eq!(parse_scheduler(bad), Err(Invalid::BadScheduler));
+    }
+    for s in [Scheduler::Split, Scheduler::Rtt] {
+        assert_eq!(parse_scheduler(s.name().as_bytes()), Ok(s));
+        assert_eq!(Scheduler::from_u32(s as u32), s);
+    }
+    assert_eq!(distinct_ports(1195, 1194), Ok(1195));
+    assert_eq!(distinct_ports(0, 0), Ok(0));
+    assert_eq!(distinct_ports(1194, 1194), Err(Invalid::PortClash));
+    assert_eq!(parse_in_range(b"10", 10, 10_000), Ok(10));
+    assert_eq!(parse_in_range(b"9", 10, 10_000), Err(Invalid::OutOfRange));
+    assert_eq!(
+        parse_in_range(b"10001", 10, 10_000),
+        Err(Invalid::OutOfRange)
+    );
+}
+
+#[path = "../common/probe.rs"]
+#[allow(dead_code, reason = "the modules use every item; a test may not")]
+mod probe;
+
+mod probing {
+    use super::probe::*;
+
+    #[test]
+    fn wire_format_round_trips_and_rejects_foreign_datagrams() {
+        let reply = Message {
+            kind: Kind::Reply,
+            path: SECONDARY,
+            seq: 0xdead_beef,
+            sent_ns: 1 << 60,
+            hold_ns: 12_345,
+            rx_datagrams: 7,
+            rx_bytes: u64::MAX,
+        };
+        let wire = reply.encode();
+        assert_eq!(wire.len(), WIRE_LEN);
+        assert_eq!(&wire[0..4], b"MPUP");
+        assert_eq!(Message::decode(&wire), Some(reply));
+        assert_eq!(
+            Message::decode(&Message::probe(PRIMARY, 3, 9).encode()),
+            Some(Message::probe(PRIMARY, 3, 9))
+        );
+        for (at, value) in [(0, b'X'), (4, 2), (5, 0), (5, 3), (6, 2), (7, 1)] {
+            let mut bad = wire;
+            bad[at] = value;
+            assert_eq!(Message::decode(&bad), None, "byte {at} = {value}");
+        }
+        assert_eq!(Message::decode(&wire[..WIRE_LEN - 1]), None);
+        let mut long = [0u8; WIRE_LEN + 1];
+        long[..WIRE_LEN].copy_from_slice(&wire);
+        assert_eq!(Message::decode(&long), None);
+    }
+
+    #[test]
+    fn rtt_sample_subtracts_the_responders_hold_time() {
+        assert_eq!(
+            rtt_sample_us(1_000_000, 22_000_000, 1_000_000),
+            Some(20_000)
+        );
+        assert_eq!(rtt_sample_us(5, 4, 0), None, "reply before probe");
+        assert_eq!(
+            rtt_sample_us(0, 10, 11),
+            None,
+            "hold longer than the round trip"
+        );
+        assert_eq!(rtt_sample_us(0, 61_000_000_000, 0), None);
+    }
+
+    #[test]
+    fn rtt_smoothing_follows_rfc_6298() {
+        let mut rtt = RttEstimator::default();
+        rtt.sample(20_000);
+        assert_eq!((rtt.srtt_us, rtt.rttvar_us), (20_000, 10_000));
+        rtt.sample(28_000);
+        // rttvar = 3/4 * 10000 + 1/4 * 8000; srtt = 7/8 * 20000 + 1/8 * 28000
+        assert_eq!((rtt.srtt_us, rtt.rttvar_us), (21_000, 9_500));
+        for _ in 0..200 {
+            rtt.sample(100_000);
+        }
+        assert!(rtt.srtt_us.abs_diff(100_000) < 100, "{rtt:?}");
+        assert!(rtt.rttvar_us < 100, "{rtt:?}");
+    }
+
+    #[test]
+    fn loss_window_counts_unanswered_probes_old_enough_to_judge() {
+        let mut w = LossWindow::new();
+        assert_eq!(w.loss_ppm(10, 1), None);
+        for i in 0..200u64 {
+            let seq = w.sent(1_000 + i * 100);
+            if seq % 10 != 0 {
+                assert!(w.answered(seq));
+            }
+        }
+        // The window holds the last 100 probes: 10 of them unanswered.
+        assert_eq!(w.loss_ppm(1_000_000, 0), Some(100_000));
+        // Probes younger than the timeout are not judged yet.
+        assert_eq!(
+            w.loss_ppm(1_000 + 199 * 100, 150),
+            Some(10 * 1_000_000 / 98)
+        );
+        // An answer to a probe that left the window, or a second answer, changes nothing.
+        assert!(!w.answered(10));
+        assert!(!w.answered(11));
+        assert!(!w.answered(199));
+    }
+
+    #[test]
+    fn failover_needs_an_answering_peer() {
+        use PathState::*;
+        let limit = 300;
+        assert_eq!(judge(Up, 0, 300, limit, false), Up);
+        assert_eq!(judge(Up, 0, 301, limit, false), Down);
+        assert_eq!(
+            judge(Unknown, 0, 10_000, limit, false),
+            Unknown,
+            "no responder at all"
+        );
+        assert_eq!(
+            judge(Unknown, 0, 301, limit, true),
+            Down,
+            "the other path answers"
+        );
+        assert_eq!(judge(Down, 0, 10_000, limit, true), Down);
+        let rtt = RttEstimator {
+            srtt_us: 100_000,
+            rttvar_us: 10_000,
+        };
+        assert_eq!(overdue_ns(3, 100, &rtt), 300_000_000 + 140_000_000);
+    }
+
+    fn path(srtt_ms: u64) -> PathView {
+        PathView {
+            srtt_us: srtt_ms * 1000,
+            ..PathView::default()
+        }
+    }
+
+    fn settle(start: u32, primary: &PathView, secondary: &PathView, steps: usize) -> u32 {
+        (0..steps).fold(start, |p, _| rtt_step(p, primary, secondary))
+    }
+
+    #[test]
+    fn rtt_scheduler_favours_the_faster_path() {
+        // Equal paths: no movement from the even start.
+        assert_eq!(settle(RTT_START_PERMILLE, &path(20), &path(21), 50), 500);
+        // 20 ms primary, 100 ms secondary, nothing queued: all on the primary within 5 steps.
+        assert_eq!(settle(500, &path(20), &path(100), 5), 0);
+        // The same the other way round.
+        assert_eq!(settle(500, &path(100), &path(20), 5), 1000);
+        // Costs within 10 % (queueing on the fast path has caught up, or equal paths): the
+        // share drifts back towards 50/50 by 10 permille per step.
+        assert_eq!(rtt_step(300, &path(95), &path(100)), 310);
+        assert_eq!(rtt_step(1000, &path(20), &path(20)), 990);
+        assert_eq!(rtt_step(495, &path(20), &path(20)), 500);
+        assert_eq!(settle(0, &path(20), &path(20), 50), 500);
+        // Small differences move in small steps: 15 % apart, 15 permille.
+        assert_eq!(rtt_step(500, &path(20), &path(23)), 485);
+    }
+
+    #[test]
+    fn rtt_scheduler_backs_off_loss_and_overdriven_paths() {
+        // Equal delay, 2 % loss on the primary: its cost triples, traffic leaves it.
+        let lossy = PathView {
+            loss_ppm: 20_000,
+            ..path(20)
+        };
+        assert_eq!(settle(500, &lossy, &path(20), 5), 1000);
+        // The cheaper primary is sent 8 Mbit/s but delivers 5: it loses share anyway.
+        let overdriven = PathView {
+            sent_kbps: 8000,
+            delivered_kbps: 5000,
+            ..path(20)
+        };
+        assert!(overdriven.overdriven());
+        assert_eq!(rtt_step(0, &overdriven, &path(100)), 50);
+        // A path delivering what it is sent is not overdriven; a trickle is never judged.
+        let keeping_up = PathView {
+            sent_kbps: 8000,
+            delivered_kbps: 7900,
+            ..path(20)
+        };
+        assert!(!keeping_up.overdriven());
+        // A peer that reports receiving nothing at all says nothing about the paths.
+        let unread = PathView {
+            delivered_kbps: 0,
+            ..overdriven
+        };
+        assert!(unread.overdriven());
+        assert_eq!(rtt_step(0, &unread, &path(100)), 0);
+        let trickle = PathView {
+            sent_kbps: 400,
+            delivered_kbps: 0,
+            ..path(20)
+        };
+        assert!(!trickle.overdriven());
+    }
+
+    #[test]
+    fn rates_from_counter_readings() {
+        assert_eq!(kbps(0, 1_250_000, 1_000_000_000), 10_000);
+        assert_eq!(kbps(10, 5, 1_000_000_000), 0, "a counter never goes back");
+        assert_eq!(kbps(0, 100, 0), 0);
+    }
 }

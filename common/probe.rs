@@ -1,0 +1,351 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Path probing, pure logic: the probe wire format, RTT smoothing, the loss window, the
+//! failover rule and the `rtt` scheduler's step.
+//!
+//! Only `core` is used, so everything here is unit-tested on the build host
+//! (`selftests/unit.rs`). The kernel side (sockets, threads, atomics) lives in the modules.
+
+/// First word of every MPUDP probe datagram: "MPUP".
+pub(crate) const MAGIC: u32 = 0x4d50_5550;
+/// Version of the wire format below.
+pub(crate) const VERSION: u8 = 1;
+/// Length of a probe or reply datagram's payload.
+pub(crate) const WIRE_LEN: usize = 44;
+
+/// The two paths, as numbered on the wire and in the per-path tables.
+pub(crate) const PRIMARY: usize = 0;
+/// See [`PRIMARY`].
+pub(crate) const SECONDARY: usize = 1;
+
+/// What a probe datagram is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// Sent by a prober on one path; the responder answers it on the same path.
+    Probe = 1,
+    /// The responder's answer.
+    Reply = 2,
+}
+
+/// One probe or reply. All fields are big-endian on the wire, in this order, after the magic
+/// word and a version, kind, path and zero byte:
+///
+/// | offset | size | field        |
+/// |--------|------|--------------|
+/// | 0      | 4    | magic "MPUP" |
+/// | 4      | 1    | version (1)  |
+/// | 5      | 1    | kind: 1 probe, 2 reply |
+/// | 6      | 1    | path: 0 primary, 1 secondary |
+/// | 7      | 1    | 0            |
+/// | 8      | 4    | sequence number (per path) |
+/// | 12     | 8    | prober's send time, ns (echoed unchanged) |
+/// | 20     | 8    | reply: ns the responder held the probe (arrival to reply) |
+/// | 28     | 8    | reply: data datagrams the responder received on this path |
+/// | 36     | 8    | reply: data payload bytes the responder received on this path |
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Message {
+    pub(crate) kind: Kind,
+    pub(crate) path: usize,
+    pub(crate) seq: u32,
+    pub(crate) sent_ns: u64,
+    pub(crate) hold_ns: u64,
+    pub(crate) rx_datagrams: u64,
+    pub(crate) rx_bytes: u64,
+}
+
+impl Message {
+    /// A probe on `path`.
+    pub(crate) fn probe(path: usize, seq: u32, sent_ns: u64) -> Self {
+        Message {
+            kind: Kind::Probe,
+            path,
+            seq,
+            sent_ns,
+            hold_ns: 0,
+            rx_datagrams: 0,
+            rx_bytes: 0,
+        }
+    }
+
+    /// The wire form.
+    pub(crate) fn encode(&self) -> [u8; WIRE_LEN] {
+        let mut out = [0u8; WIRE_LEN];
+        out[0..4].copy_from_slice(&MAGIC.to_be_bytes());
+        out[4] = VERSION;
+        out[5] = self.kind as u8;
+        out[6] = if self.path == SECONDARY { 1 } else { 0 };
+        out[8..12].copy_from_slice(&self.seq.to_be_bytes());
+        out[12..20].copy_from_slice(&self.sent_ns.to_be_bytes());
+        out[20..28].copy_from_slice(&self.hold_ns.to_be_bytes());
+        out[28..36].copy_from_slice(&self.rx_datagrams.to_be_bytes());
+        out[36..44].copy_from_slice(&self.rx_bytes.to_be_bytes());
+        out
+    }
+
+    /// Parses a datagram; `None` for anything that is not exactly a version-1 message.
+    pub(crate) fn decode(data: &[u8]) -> Option<Self> {
+        let data: &[u8; WIRE_LEN] = data.try_into().ok()?;
+        let word = |at: usize| {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&data[at..at + 8]);
+            u64::from_be_bytes(b)
+        };
+        let mut magic = [0u8; 4];
+        magic.copy_from_slice(&data[0..4]);
+        let mut seq = [0u8; 4];
+        seq.copy_from_slice(&data[8..12]);
+        if u32::from_be_bytes(magic) != MAGIC || data[4] != VERSION || data[7] != 0 {
+            return None;
+        }
+        let kind = match data[5] {
+            1 => Kind::Probe,
+            2 => Kind::Reply,
+            _ => return None,
+        };
+        let path = match data[6] {
+            0 => PRIMARY,
+            1 => SECONDARY,
+            _ => return None,
+        };
+        Some(Message {
+            kind,
+            path,
+            seq: u32::from_be_bytes(seq),
+            sent_ns: word(12),
+            hold_ns: word(20),
+            rx_datagrams: word(28),
+            rx_bytes: word(36),
+        })
+    }
+}
+
+/// The round-trip time of one answered probe, in microseconds: reply arrival minus send time,
+/// minus the time the responder held the probe. `None` for an impossible sample (clock step,
+/// forged reply), which is then ignored.
+pub(crate) fn rtt_sample_us(sent_ns: u64, arrived_ns: u64, hold_ns: u64) -> Option<u64> {
+    let rtt_ns = arrived_ns.checked_sub(sent_ns)?.checked_sub(hold_ns)?;
+    // Nothing real takes a minute to come back.
+    (rtt_ns < 60_000_000_000).then_some(rtt_ns / 1000)
+}
+
+/// Smoothed RTT and its variation, as RFC 6298 section 2 computes them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct RttEstimator {
+    /// Smoothed RTT, us; 0 before the first sample.
+    pub(crate) srtt_us: u64,
+    /// RTT variation, us.
+    pub(crate) rttvar_us: u64,
+}
+
+impl RttEstimator {
+    /// Folds in one sample (alpha = 1/8, beta = 1/4).
+    pub(crate) fn sample(&mut self, r_us: u64) {
+        if self.srtt_us == 0 {
+            self.srtt_us = r_us.max(1);
+            self.rttvar_us = r_us / 2;
+        } else {
+            let err = self.srtt_us.abs_diff(r_us);
+            self.rttvar_us = (3 * self.rttvar_us + err) / 4;
+            self.srtt_us = ((7 * self.srtt_us + r_us) / 8).max(1);
+        }
+    }
+}
+
+/// How many recent probes the loss estimate covers per path.
+pub(crate) const LOSS_WINDOW: usize = 100;
+
+/// The last [`LOSS_WINDOW`] probes sent on one path and whether each was answered.
+pub(crate) struct LossWindow {
+    /// (sequence number, send time in ns, answered), indexed by sequence number.
+    probes: [(u32, u64, bool); LOSS_WINDOW],
+    sent: u32,
+}
+
+impl LossWindow {
+    /// No probes yet.
+    pub(crate) const fn new() -> Self {
+        Self {
+            probes: [(0, 0, false); LOSS_WINDOW],
+            sent: 0,
+        }
+    }
+
+    /// Records a probe sent at `now_ns` and returns its sequence number.
+    pub(crate) fn sent(&mut self, now_ns: u64) -> u32 {
+        let seq = self.sent;
+        self.sent = self.sent.wrapping_add(1);
+        self.probes[seq as usize % LOSS_WINDOW] = (seq, now_ns, false);
+        seq
+    }
+
+    /// Marks probe `seq` answered, if it is still in the window; returns whether it was.
+    pub(crate) fn answered(&mut self, seq: u32) -> bool {
+        let entry = &mut self.probes[seq as usize % LOSS_WINDOW];
+        let fresh = entry.0 == seq && entry.1 != 0 && !entry.2;
+        if fresh {
+            entry.2 = true;
+        }
+        fresh
+    }
+
+    /// Lost probes per million among those sent before `now_ns - timeout_ns` (probes younger
+    /// than that may still be answered); `None` while no probe is old enough.
+    pub(crate) fn loss_ppm(&self, now_ns: u64, timeout_ns: u64) -> Option<u32> {
+        let (mut judged, mut lost) = (0u64, 0u64);
+        for &(_, sent_ns, answered) in &self.probes {
+            if sent_ns != 0 && now_ns.saturating_sub(sent_ns) > timeout_ns {
+                judged += 1;
+                lost += u64::from(!answered);
+            }
+        }
+        // At most LOSS_WINDOW * 1e6, which fits a u32.
+        (judged > 0).then(|| (lost * 1_000_000 / judged) as u32)
+    }
+}
+
+/// A path's state as probing sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PathState {
+    /// No answer yet: the peer may not run a responder. The fixed split applies.
+    Unknown = 0,
+    /// Probes are answered.
+    Up = 1,
+    /// Probes went unanswered too long after this path (or the other one) was answered: it
+    /// carries no data until a probe is answered again.
+    Down = 2,
+}
+
+impl PathState {
+    /// The inverse of `as u32`.
+    pub(crate) fn from_u32(v: u32) -> Self {
+        match v {
+            1 => PathState::Up,
+            2 => PathState::Down,
+            _ => PathState::Unknown,
+        }
+    }
+
+    /// The word sysfs shows.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            PathState::Unknown => "unknown",
+            PathState::Up => "up",
+            PathState::Down => "down",
+        }
+    }
+}
+
+/// The failover rule, applied when no answer arrived: a path falls `Down` once it has been
+/// silent (no answer since `silent_since_ns`) for longer than `overdue_ns`, if it was `Up`
+/// or if the other path is `Up` (so the peer does answer). Without any answer at all both
+/// paths stay `Unknown`: the peer runs no responder and the fixed split applies.
+pub(crate) fn judge(
+    state: PathState,
+    silent_since_ns: u64,
+    now_ns: u64,
+    overdue_ns: u64,
+    other_up: bool,
+) -> PathState {
+    let silent = now_ns.saturating_sub(silent_since_ns) > overdue_ns;
+    match state {
+        PathState::Up if silent => PathState::Down,
+        PathState::Unknown if silent && other_up => PathState::Down,
+        other => other,
+    }
+}
+
+/// How long a path may stay silent before it is down: `down_after` probe intervals plus the
+/// time an answer may legitimately take (srtt + 4 rttvar, the RFC 6298 timeout).
+pub(crate) fn overdue_ns(down_after: u32, interval_ms: u32, rtt: &RttEstimator) -> u64 {
+    u64::from(down_after) * u64::from(interval_ms) * 1_000_000
+        + (rtt.srtt_us + 4 * rtt.rttvar_us) * 1000
+}
+
+/// What the `rtt` scheduler knows about one path.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct PathView {
+    /// Smoothed RTT, us (includes the path's current queueing delay: probes share its queue).
+    pub(crate) srtt_us: u64,
+    /// Loss estimate, per million.
+    pub(crate) loss_ppm: u32,
+    /// What this host sent on the path recently, kbit/s.
+    pub(crate) sent_kbps: u64,
+    /// What the peer reports receiving on the path over the same time, kbit/s.
+    pub(crate) delivered_kbps: u64,
+}
+
+impl PathView {
+    /// The scheduler's cost of the path: srtt, doubled by each percent of loss
+    /// (`srtt * (1 + loss / 1 %)`).
+    pub(crate) fn cost_us(&self) -> u64 {
+        self.srtt_us
+            .saturating_mul(10_000 + u64::from(self.loss_ppm))
+            .saturating_div(10_000)
+    }
+
+    /// Whether the path is being sent more than the peer receives on it (by over 20 %), that
+    /// is, pushed past the rate it delivers. Ignored below 500 kbit/s, where the two
+    /// measurements are too coarse.
+    pub(crate) fn overdriven(&self) -> bool {
+        self.sent_kbps >= 500 && self.delivered_kbps * 5 < self.sent_kbps * 4
+    }
+}
+
+/// Permille of datagrams on the secondary path where the `rtt` scheduler starts.
+pub(crate) const RTT_START_PERMILLE: u32 = 500;
+
+/// One step of the `rtt` scheduler, taken once per probe interval: the new permille of
+/// datagrams for the secondary path.
+///
+/// - A path pushed past the rate it delivers ([`PathView::overdriven`]) loses share while the
+///   other is not: 50 permille per step. This needs the peer's receive counters to move: a
+///   peer that reports receiving nothing on either path (its application does not read, or
+///   its `recv/port` is not set) tells nothing about the paths, and only the costs count.
+/// - Otherwise share moves towards the cheaper path ([`PathView::cost_us`]) while the costs
+///   differ by more than 10 % (at least 1 ms): by 100 permille per step for each time the
+///   difference fits in the smaller cost, between 10 and 100 permille.
+/// - Costs within 10 % of each other: share drifts 10 permille per step towards 50/50, so
+///   that equal paths share the load and both are ready for more.
+///
+/// Because probes queue behind data, a path given more than it can carry grows its srtt
+/// until its cost meets the other path's: the faster path is filled first, the slower one
+/// carries the rest, and the arrival-time skew stays near the base RTT difference.
+pub(crate) fn rtt_step(secondary_permille: u32, primary: &PathView, secondary: &PathView) -> u32 {
+    let current = secondary_permille.min(1000);
+    let toward_secondary = |step: u32| (current + step).min(1000);
+    let toward_primary = |step: u32| current.saturating_sub(step);
+    let rates_known = primary.delivered_kbps + secondary.delivered_kbps > 0;
+    match (primary.overdriven(), secondary.overdriven()) {
+        (true, false) if rates_known => return toward_secondary(50),
+        (false, true) if rates_known => return toward_primary(50),
+        _ => {}
+    }
+    let (c0, c1) = (primary.cost_us(), secondary.cost_us());
+    let low = c0.min(c1).max(1);
+    let gap = c0.abs_diff(c1);
+    if gap <= (low / 10).max(1000) {
+        return match current.cmp(&RTT_START_PERMILLE) {
+            core::cmp::Ordering::Less => (current + 10).min(RTT_START_PERMILLE),
+            core::cmp::Ordering::Greater => current.saturating_sub(10).max(RTT_START_PERMILLE),
+            core::cmp::Ordering::Equal => current,
+        };
+    }
+    // Bounded by the clamp, so it fits a u32.
+    let step = (gap.saturating_mul(100) / low).clamp(10, 100) as u32;
+    if c1 < c0 {
+        toward_secondary(step)
+    } else {
+        toward_primary(step)
+    }
+}
+
+/// A rate from two readings of a byte counter `elapsed_ns` apart, in kbit/s.
+pub(crate) fn kbps(bytes_before: u64, bytes_after: u64, elapsed_ns: u64) -> u64 {
+    if elapsed_ns == 0 {
+        return 0;
+    }
+    bytes_after
+        .saturating_sub(bytes_before)
+        .saturating_mul(8_000_000)
+        / elapsed_ns
+}
