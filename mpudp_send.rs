@@ -346,9 +346,9 @@ impl PathBook {
 
 /// How often the worker looks for answers, ms (rounded up to a scheduler tick).
 const POLL_MS: u32 = 1;
-/// Rates are measured over at least this long, so that one probe interval's jitter does not
-/// dominate them.
-const RATE_WINDOW_NS: u64 = 250_000_000;
+/// Rates are measured over at least this long, so that one probe interval's jitter and the
+/// paths' one-way delay (the two ends count at different moments) do not dominate them.
+const RATE_WINDOW_NS: u64 = 500_000_000;
 
 impl WorkerBody for Prober {
     fn run(&self) {

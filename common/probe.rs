@@ -298,26 +298,28 @@ pub(crate) const RTT_START_PERMILLE: u32 = 500;
 /// datagrams for the secondary path.
 ///
 /// - A path pushed past the rate it delivers ([`PathView::overdriven`]) loses share while the
-///   other is not: 50 permille per step. This needs the peer's receive counters to move: a
+///   other is not: 20 permille per step. This needs the peer's receive counters to move: a
 ///   peer that reports receiving nothing on either path (its application does not read, or
 ///   its `recv/port` is not set) tells nothing about the paths, and only the costs count.
 /// - Otherwise share moves towards the cheaper path ([`PathView::cost_us`]) while the costs
-///   differ by more than 10 % (at least 1 ms): by 100 permille per step for each time the
-///   difference fits in the smaller cost, between 10 and 100 permille.
-/// - Costs within 10 % of each other: share drifts 10 permille per step towards 50/50, so
-///   that equal paths share the load and both are ready for more.
+///   differ by more than 10 % (at least 1 ms): by 25 permille per step for each time the
+///   difference fits in the smaller cost, between 5 and 50 permille.
+/// - Costs within 10 % of each other: share drifts 2 permille per step towards 50/50, so
+///   that equal paths end up sharing the load.
 ///
 /// Because probes queue behind data, a path given more than it can carry grows its srtt
 /// until its cost meets the other path's: the faster path is filled first, the slower one
-/// carries the rest, and the arrival-time skew stays near the base RTT difference.
+/// carries the rest, and the arrival-time skew stays near the base RTT difference. The steps
+/// are small next to the time srtt takes to follow a queue (about a second), so that two
+/// saturated paths settle instead of swinging traffic between their queues.
 pub(crate) fn rtt_step(secondary_permille: u32, primary: &PathView, secondary: &PathView) -> u32 {
     let current = secondary_permille.min(1000);
     let toward_secondary = |step: u32| (current + step).min(1000);
     let toward_primary = |step: u32| current.saturating_sub(step);
     let rates_known = primary.delivered_kbps + secondary.delivered_kbps > 0;
     match (primary.overdriven(), secondary.overdriven()) {
-        (true, false) if rates_known => return toward_secondary(50),
-        (false, true) if rates_known => return toward_primary(50),
+        (true, false) if rates_known => return toward_secondary(20),
+        (false, true) if rates_known => return toward_primary(20),
         _ => {}
     }
     let (c0, c1) = (primary.cost_us(), secondary.cost_us());
@@ -325,13 +327,13 @@ pub(crate) fn rtt_step(secondary_permille: u32, primary: &PathView, secondary: &
     let gap = c0.abs_diff(c1);
     if gap <= (low / 10).max(1000) {
         return match current.cmp(&RTT_START_PERMILLE) {
-            core::cmp::Ordering::Less => (current + 10).min(RTT_START_PERMILLE),
-            core::cmp::Ordering::Greater => current.saturating_sub(10).max(RTT_START_PERMILLE),
+            core::cmp::Ordering::Less => (current + 2).min(RTT_START_PERMILLE),
+            core::cmp::Ordering::Greater => current.saturating_sub(2).max(RTT_START_PERMILLE),
             core::cmp::Ordering::Equal => current,
         };
     }
     // Bounded by the clamp, so it fits a u32.
-    let step = (gap.saturating_mul(100) / low).clamp(10, 100) as u32;
+    let step = (gap.saturating_mul(25) / low).clamp(5, 50) as u32;
     if c1 < c0 {
         toward_secondary(step)
     } else {

@@ -12,7 +12,11 @@ out=$here/.build/selftests
 rm -rf "$out"
 mkdir -p "$out"
 
-guest="cd '$here' && MPUDP_DIR='$here' MPUDP_KO_DIR='${MPUDP_KO_DIR:-$here}' selftests/mpudp.sh; rc=\$?; dmesg >'$out/dmesg.log'; exit \$rc"
+# The guest does not inherit the host's environment: pass the suite's knobs explicitly.
+guest="cd '$here' && MPUDP_DIR='$here' MPUDP_KO_DIR='${MPUDP_KO_DIR:-$here}'"
+guest+=" FUZZ_WRITES='${FUZZ_WRITES:-10000}' STRESS_CYCLES='${STRESS_CYCLES:-200}'"
+guest+=" RECV_TIMEOUT='${RECV_TIMEOUT:-5}' SRTT_TOLERANCE_PCT='${SRTT_TOLERANCE_PCT:-10}'"
+guest+=" selftests/mpudp.sh; rc=\$?; dmesg >'$out/dmesg.log'; exit \$rc"
 start=$(date +%s)
 "$here/scripts/vm-exec.sh" "$tree" "$out" "$guest"
 rc=$?

@@ -6,6 +6,7 @@
 #   directory, and the guest command's output goes to OUT_DIR/console.log (vng's own stdout is
 #   unreliable when redirected, as in CI). Exits with the guest command's exit code.
 #   KVM is used only when the CPU offers it; otherwise TCG (slower, always works).
+#   Environment: VM_MEMORY (2G), VM_TIMEOUT (2400 s), VM_APPEND (extra kernel parameters).
 set -euo pipefail
 
 tree=$1 out=$2 cmd=$3
@@ -25,7 +26,7 @@ guest="($cmd) >$out/console.log 2>&1; echo \$? >$out/rc"
 # The kernel console (oops, BUG, WARNING: log levels up to 4) goes to vng.log, so that a guest
 # that dies still leaves its last words on the host.
 timeout "${VM_TIMEOUT:-2400}" "$vng" --run "$tree" "${accel[@]}" --cpus 2 --memory "${VM_MEMORY:-2G}" \
-	--verbose --append "loglevel=5" --rwdir "$out" --exec "$guest" </dev/null >"$out/vng.log" 2>&1 || true
+	--verbose --append "loglevel=5 ${VM_APPEND:-}" --rwdir "$out" --exec "$guest" </dev/null >"$out/vng.log" 2>&1 || true
 
 if [ ! -f "$out/rc" ]; then
 	echo "vm-exec: the VM did not finish the command; vng said:" >&2

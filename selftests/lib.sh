@@ -126,17 +126,23 @@ v = json.loads(sys.argv[1])[sys.argv[2]]
 print(" ".join(f"{k}={v[k]}" for k in sorted(v)) if isinstance(v, dict) else v)' "$1" "$2"
 }
 
-# tunnel_up WORKDIR: a point-to-point OpenVPN tunnel (UDP, no DCO, cipher none as in the
-# paper) between cli (10.8.0.2) and srv (10.8.0.1), plus an HTTP server in srv serving
-# WORKDIR/www. Returns once a ping crosses the tunnel.
+# tunnel_up WORKDIR [PROTO [WRAPPER...]]: a point-to-point OpenVPN tunnel (no DCO, cipher
+# none as in the paper) between cli (10.8.0.2) and srv (10.8.0.1), plus an HTTP server in
+# srv serving WORKDIR/www. PROTO is udp (default) or tcp (the client connects to the
+# server's primary address); WRAPPER (for example `mptcpize run`) starts both OpenVPNs.
+# Returns once a ping crosses the tunnel.
 tunnel_up() {
-	local work=$1 i
+	local work=$1 proto=${2:-udp} i
+	shift $(($# < 2 ? $# : 2))
+	local wrap=("$@") srv_proto=udp cli_proto=udp
+	[ "$proto" = tcp ] && srv_proto=tcp-server cli_proto=tcp-client
 	mkdir -p "$work/www"
-	local ovpn=(openvpn --dev tun0 --proto udp --port "$TUNNEL_PORT" --disable-dco
+	local ovpn=(openvpn --dev tun0 --port "$TUNNEL_PORT" --disable-dco
 		--cipher none --auth none --verb 3 --daemon)
-	in_srv "${ovpn[@]}" --ifconfig 10.8.0.1 10.8.0.2 --log "$work/ovpn-srv.log" || return 1
-	in_cli "${ovpn[@]}" --ifconfig 10.8.0.2 10.8.0.1 --remote "$SRV_PRIMARY" \
-		--log "$work/ovpn-cli.log" || return 1
+	in_srv "${wrap[@]}" "${ovpn[@]}" --proto "$srv_proto" --ifconfig 10.8.0.1 10.8.0.2 \
+		--log "$work/ovpn-srv.log" || return 1
+	in_cli "${wrap[@]}" "${ovpn[@]}" --proto "$cli_proto" --ifconfig 10.8.0.2 10.8.0.1 \
+		--remote "$SRV_PRIMARY" --log "$work/ovpn-cli.log" || return 1
 	for i in $(seq 60); do
 		in_cli ping -q -c 1 -W 1 10.8.0.1 >/dev/null 2>&1 && break
 		sleep 1

@@ -275,18 +275,21 @@ mod probing {
     fn rtt_scheduler_favours_the_faster_path() {
         // Equal paths: no movement from the even start.
         assert_eq!(settle(RTT_START_PERMILLE, &path(20), &path(21), 50), 500);
-        // 20 ms primary, 100 ms secondary, nothing queued: all on the primary within 5 steps.
-        assert_eq!(settle(500, &path(20), &path(100), 5), 0);
+        // 20 ms primary, 100 ms secondary, nothing queued: all on the primary in 10 steps.
+        assert_eq!(settle(500, &path(20), &path(100), 9), 50);
+        assert_eq!(settle(500, &path(20), &path(100), 10), 0);
         // The same the other way round.
-        assert_eq!(settle(500, &path(100), &path(20), 5), 1000);
+        assert_eq!(settle(500, &path(100), &path(20), 10), 1000);
         // Costs within 10 % (queueing on the fast path has caught up, or equal paths): the
-        // share drifts back towards 50/50 by 10 permille per step.
-        assert_eq!(rtt_step(300, &path(95), &path(100)), 310);
-        assert_eq!(rtt_step(1000, &path(20), &path(20)), 990);
-        assert_eq!(rtt_step(495, &path(20), &path(20)), 500);
-        assert_eq!(settle(0, &path(20), &path(20), 50), 500);
-        // Small differences move in small steps: 15 % apart, 15 permille.
-        assert_eq!(rtt_step(500, &path(20), &path(23)), 485);
+        // share drifts back towards 50/50 by 2 permille per step.
+        assert_eq!(rtt_step(300, &path(95), &path(100)), 302);
+        assert_eq!(rtt_step(1000, &path(20), &path(20)), 998);
+        assert_eq!(rtt_step(499, &path(20), &path(20)), 500);
+        assert_eq!(settle(0, &path(20), &path(20), 250), 500);
+        // Small differences move in small steps: 20 % apart, 5 permille.
+        assert_eq!(rtt_step(500, &path(20), &path(24)), 495);
+        // Saturated paths (queueing makes both costs large): steps stay small.
+        assert_eq!(rtt_step(500, &path(400), &path(520)), 493);
     }
 
     #[test]
@@ -296,7 +299,7 @@ mod probing {
             loss_ppm: 20_000,
             ..path(20)
         };
-        assert_eq!(settle(500, &lossy, &path(20), 5), 1000);
+        assert_eq!(settle(500, &lossy, &path(20), 10), 1000);
         // The cheaper primary is sent 8 Mbit/s but delivers 5: it loses share anyway.
         let overdriven = PathView {
             sent_kbps: 8000,
@@ -304,7 +307,7 @@ mod probing {
             ..path(20)
         };
         assert!(overdriven.overdriven());
-        assert_eq!(rtt_step(0, &overdriven, &path(100)), 50);
+        assert_eq!(rtt_step(0, &overdriven, &path(100)), 20);
         // A path delivering what it is sent is not overdriven; a trickle is never judged.
         let keeping_up = PathView {
             sent_kbps: 8000,
