@@ -133,20 +133,14 @@ struct Responder {
     socket: ProbeSocket,
 }
 
-/// How often the responder looks for probes, ms (rounded up to a scheduler tick). The time a
-/// probe waits is reported to the prober and subtracted from its RTT.
-const POLL_MS: u32 = 1;
-
 impl WorkerBody for Responder {
     fn run(&self) {
         let mut buf = [0u8; probe::WIRE_LEN + 1];
         while !ffi::should_stop() {
-            while let Ok(rx) = self.socket.recv(&mut buf) {
-                if let Some(data) = buf.get(..rx.len) {
-                    self.answer(data, &rx);
-                }
-            }
-            ffi::sleep_ms(POLL_MS);
+            // The time a probe waits here is reported to the prober and subtracted.
+            self.socket
+                .drain(&mut buf, |data, rx| self.answer(data, rx));
+            ffi::sleep_ms(ffi::WORKER_POLL_MS);
         }
     }
 }
@@ -279,7 +273,7 @@ impl SysfsFiles for Policy {
                     .map_err(|e| REJECT_LOG.reject(path, input, e))?;
                 let ns = NAMESPACES.claim(net)?;
                 let unchanged =
-                    port == ns.probe_port.load(Relaxed) && RESPONDERS.get(&config, net).is_some();
+                    port == ns.probe_port.load(Relaxed) && RESPONDERS.running(&config, net);
                 if port == 0 {
                     RESPONDERS.stop(&config, net);
                 } else if !unchanged {

@@ -344,8 +344,6 @@ impl PathBook {
     }
 }
 
-/// How often the worker looks for answers, ms (rounded up to a scheduler tick).
-const POLL_MS: u32 = 1;
 /// Rates are measured over at least this long, so that one probe interval's jitter and the
 /// paths' one-way delay (the two ends count at different moments) do not dominate them.
 const RATE_WINDOW_NS: u64 = 500_000_000;
@@ -362,11 +360,8 @@ impl WorkerBody for Prober {
         while !ffi::should_stop() {
             // Answers first: their arrival times are taken by the stack, but the sooner they
             // are read the sooner a path comes back up.
-            while let Ok(rx) = self.socket.recv(&mut buf) {
-                if let Some(data) = buf.get(..rx.len) {
-                    self.answer(&mut books, data, &rx);
-                }
-            }
+            self.socket
+                .drain(&mut buf, |data, rx| self.answer(&mut books, data, rx));
             let now = ffi::now_ns();
             if now >= next_probe {
                 let interval_ms = self.ns.probe_interval_ms.load(Relaxed);
@@ -375,7 +370,7 @@ impl WorkerBody for Prober {
                 self.judge(&mut books, now, started, interval_ms);
                 self.schedule();
             }
-            ffi::sleep_ms(POLL_MS);
+            ffi::sleep_ms(ffi::WORKER_POLL_MS);
         }
         // Without measurements the datagram path goes back to the fixed split.
         for path in &self.ns.paths {
@@ -802,7 +797,7 @@ impl SysfsFiles for Policy {
                 if let Err(e) = apply_probe_port(&config, net, ns, port) {
                     // The old worker survives a failure to open the new socket, but not one to
                     // start the new thread.
-                    let running = PROBERS.get(&config, net).is_some();
+                    let running = PROBERS.running(&config, net);
                     ns.probe_port.store(if running { old } else { 0 }, Relaxed);
                     return Err(e);
                 }

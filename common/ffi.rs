@@ -570,6 +570,10 @@ pub(crate) fn sleep_ms(ms: u32) {
     unsafe { bindings::msleep_interruptible(ms) };
 }
 
+/// How often worker threads look for datagrams, ms (rounded up to a scheduler tick). Waiting
+/// costs no accuracy: arrival times come from the stack's receive timestamps.
+pub(crate) const WORKER_POLL_MS: u32 = 1;
+
 /// Whether the calling worker thread has been told to stop.
 pub(crate) fn should_stop() -> bool {
     // SAFETY: Called only from worker threads (kernel threads started by `Worker::start`).
@@ -701,6 +705,16 @@ impl ProbeSocket {
         // `addr`, `cmsg` and `vec` are valid for the call, and the data is only read.
         let sent = unsafe { bindings::kernel_sendmsg(self.0, &mut msg, &mut vec, 1, data.len()) };
         to_result(sent.min(0))
+    }
+
+    /// Hands every datagram waiting now to `f` (its payload, at most `buf`'s length, and how it
+    /// arrived), without blocking.
+    pub(crate) fn drain(&self, buf: &mut [u8], mut f: impl FnMut(&[u8], &Received)) {
+        while let Ok(rx) = self.recv(buf) {
+            if let Some(data) = buf.get(..rx.len) {
+                f(data, &rx);
+            }
+        }
     }
 
     /// Reads one waiting datagram into `buf` without blocking; `EAGAIN` when there is none.
@@ -842,11 +856,6 @@ impl<T: WorkerBody> Worker<T> {
         unsafe { bindings::wake_up_process(task) };
         Ok(Self { task, body })
     }
-
-    /// The data the thread works on.
-    pub(crate) fn body(&self) -> &T {
-        &self.body
-    }
 }
 
 impl<T: WorkerBody> Drop for Worker<T> {
@@ -898,13 +907,12 @@ impl<T: WorkerBody> Workers<T> {
         unsafe { &mut *self.0.get() }
     }
 
-    /// The worker of `net`, if one runs.
-    pub(crate) fn get<'a>(&'a self, config: &ConfigGuard, net: NetId) -> Option<&'a T> {
+    /// Whether `net` has a worker.
+    pub(crate) fn running(&self, config: &ConfigGuard, net: NetId) -> bool {
         self.table(config)
             .iter()
             .flatten()
-            .find(|(owner, _)| *owner == net)
-            .map(|(_, worker)| worker.body())
+            .any(|(owner, _)| *owner == net)
     }
 
     /// Starts `body` as `net`'s worker, after stopping the one it had.
