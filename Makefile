@@ -4,11 +4,15 @@
 #
 #   make             install tools if missing, build or reuse the kernel, build the modules
 #   make check       ... then host unit tests, static checks, and the selftests in the VM
-#   make run         ... then the demo: OpenVPN over MPUDP vs single-path UDP
+#   make run         ... then the quick benchmark grid: goodput through OpenVPN over UDP, TCP,
+#                    MPTCP and MPUDP on two emulated paths, as a table (about 8 minutes)
 #   make check-debug the selftests on a debug kernel (KASAN, lockdep, PROVE_RCU, kmemleak,
 #                    UBSAN, atomic-sleep checks); any report fails the run
-#   make bench GRID=path-aware [RUNS=n]  a benchmark grid in the VM (scripts/bench-guest.sh);
-#                    CSV and Markdown table in .build/bench/
+#   make bench GRID=symmetric [RUNS=n]  a benchmark grid in the VM (scripts/bench-guest.sh
+#                    lists them; GRID=overhead is the hook's cost): CSV, Markdown table and
+#                    plots in .build/bench/
+#   make plots       the paper-style figures from the CSVs in BENCH_DIR (default benchmarks/,
+#                    the published results), with the pinned matplotlib
 #   make CLIPPY=1    build the modules with clippy as the compiler
 #   make lint        rustfmt, checkpatch --strict, shellcheck
 #   KDIR=/path make  build against an existing patched, built kernel tree instead
@@ -26,7 +30,7 @@ RUST_SOURCES = mpudp_send.rs mpudp_recv.rs $(wildcard common/*.rs) selftests/uni
 SHELL_SOURCES = $(wildcard scripts/*.sh selftests/*.sh) .ci/run
 STAMP = .build
 
-.PHONY: all deps kernel modules unit lint check check-debug run bench clean
+.PHONY: all deps kernel modules unit lint check check-debug run bench plots clean
 
 all: modules
 
@@ -83,11 +87,16 @@ check-debug: deps
 		scripts/run-selftests.sh "$$(cat $(STAMP)/kdir-debug)"
 
 run: modules
-	scripts/run-demo.sh "$$(cat $(STAMP)/kdir)"
+	scripts/run-bench.sh "$$(cat $(STAMP)/kdir)" quick
 
 GRID ?= quick
 bench: modules
 	scripts/run-bench.sh "$$(cat $(STAMP)/kdir)" $(GRID) $(RUNS)
+	$(MAKE) plots BENCH_DIR=$(STAMP)/bench
+
+BENCH_DIR ?= benchmarks
+plots:
+	python=$$(scripts/install-plot-deps.sh) && "$$python" scripts/bench-plot.py $(BENCH_DIR) $(BENCH_DIR)
 
 clean:
 	-[ -f $(STAMP)/kdir ] && $(MAKE) -C "$$(cat $(STAMP)/kdir)" M=$(CURDIR) clean

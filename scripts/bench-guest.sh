@@ -4,16 +4,35 @@
 # builds the two paths, then for every tunnel downloads a 16 MiB file through OpenVPN RUNS
 # times and appends one CSV line per download to OUT.
 #
-# Usage: [BENCH_TUNNELS="T..."] bench-guest.sh GRID OUT_CSV [RUNS]
-#   Grids (a cell is "RATE0 RATE1 RTT0_MS RTT1_MS"; rates in Mbit/s, RTTs round trip):
-#   path-aware  10/10 Mbit/s at RTT 20 ms vs 20, 40, 60, 80, 100 ms; 10/4 Mbit/s at 20/20 and
-#               20/100 ms. Tunnels: single-path UDP, MPUDP split 50/75/90, MPUDP rtt.
-#   quick       10/10 Mbit/s at 20/20 and 20/100 ms; single-path UDP and TCP, TCP over MPTCP
-#               (an endpoint on each path, as the paper's fullmesh), MPUDP split 50 and rtt.
-#               About 8 minutes under TCG; what `make run` shows.
-# Tunnels: udp and tcp (single path: the primary), mptcp (OpenVPN over TCP run with
-# `mptcpize run`, the in-kernel path manager with the second path's addresses as endpoints),
-# splitN (MPUDP, fixed split N), rtt (MPUDP, rtt scheduler with probing).
+# Usage: [BENCH_TUNNELS="T..."] [BENCH_CELLS="CELL;CELL..."] bench-guest.sh GRID OUT_CSV [RUNS]
+#   A cell is "RATE0 RATE1 RTT0 RTT1 LOSS": rates in Mbit/s, round-trip times in ms, LOSS on
+#   both paths in both directions: a uniform percentage, or geK, the paper's Gilbert-Elliott
+#   model (p = 1 %, r = 75 %, 1-h = 50 %) with 1-k = K % (observed loss about 1, 2, 3 and 7 %
+#   for K = 0, 0.5, 1, 3). BENCH_CELLS and BENCH_TUNNELS replace the grid's own.
+#
+#   Grid          cells                                      tunnels             runs  paper
+#   quick         10/10 Mbit/s, 20/20 and 20/100 ms, no loss  udp tcp mptcp        3   (make run)
+#                                                            split50 rtt
+#   symmetric     10/10, RTT 1 10 20 40 60 80 100 ms on both  udp tcp mptcp       20   Fig 7
+#                 paths, no loss                             mptcp-ndiff split50 rtt
+#   symmetric-ge  as symmetric, GE 1-k = 0 % (about 1 %)      same                20   Figs 4, 9
+#   udp-vs-tcp    10/10, RTT 1 20 60 100 ms, uniform loss     udp tcp             20   Fig 6
+#                 0.1 1 3 %
+#   asymmetric    10/10, RTT 20 vs 20 40 60 80 100 ms, GE     mptcp split50       20   Figs 10, 11
+#                 1-k = 0 0.5 1 3 %                          split75 split90 rtt
+#   path-aware    10/10 at 20 vs 20..100 ms; 10/4 at 20/20    udp split50 split75  5   (issue 3)
+#                 and 20/100 ms; no loss                     split90 rtt
+#
+# Tunnels (OpenVPN, cipher none, no DCO; the client connects to the server's primary address):
+#   udp, tcp     single path (the primary)
+#   mptcp        TCP run with `mptcpize run`; the server announces its second address, the
+#                client opens one subflow to it: one subflow per path (the paper's fullmesh)
+#   mptcp-ndiff  as mptcp, but the second subflow comes from a second client address on the
+#                primary path: two subflows on one path (the paper's ndiffports)
+#   splitN       MPUDP with the fixed split N (percent on the primary)
+#   rtt          MPUDP with the rtt scheduler and probing
+# TCP is set up as the paper's Table 3 (socket buffers, no metrics saving); congestion control
+# is the kernel's default, Cubic (BALIA is not in Linux).
 set -u
 here=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=selftests/lib.sh
@@ -23,51 +42,103 @@ grid=${1:?usage: bench-guest.sh GRID OUT_CSV [RUNS]}
 out=${2:?usage: bench-guest.sh GRID OUT_CSV [RUNS]}
 size=$((16 * 1024 * 1024))
 work=$(mktemp -d)
+# The client's second address on the primary path, for mptcp-ndiff.
+CLI_PRIMARY_2=10.0.1.3
 trap 'tunnel_down; topology_down; unload_modules' EXIT
 
+# symmetric_cells LOSS RTT...: equal paths at each RTT.
+symmetric_cells() {
+	local loss=$1 rtt
+	shift
+	for rtt in "$@"; do cells+=("10 10 $rtt $rtt $loss"); done
+}
+
+cells=()
 case $grid in
-path-aware)
-	runs=${3:-5}
-	cells=("10 10 20 20" "10 10 20 40" "10 10 20 60" "10 10 20 80" "10 10 20 100"
-		"10 4 20 20" "10 4 20 100")
-	tunnels=(udp split50 split75 split90 rtt)
-	;;
 quick)
-	runs=${3:-3}
-	cells=("10 10 20 20" "10 10 20 100")
+	runs=3
+	cells=("10 10 20 20 0" "10 10 20 100 0")
 	tunnels=(udp tcp mptcp split50 rtt)
+	;;
+symmetric | symmetric-ge)
+	runs=20
+	loss=0
+	[ "$grid" = symmetric-ge ] && loss=ge0
+	symmetric_cells "$loss" 1 10 20 40 60 80 100
+	tunnels=(udp tcp mptcp mptcp-ndiff split50 rtt)
+	;;
+udp-vs-tcp)
+	runs=20
+	for loss in 0.1 1 3; do symmetric_cells "$loss" 1 20 60 100; done
+	tunnels=(udp tcp)
+	;;
+asymmetric)
+	runs=20
+	for loss in ge0 ge0.5 ge1 ge3; do
+		for rtt in 20 40 60 80 100; do cells+=("10 10 20 $rtt $loss"); done
+	done
+	tunnels=(mptcp split50 split75 split90 rtt)
+	;;
+path-aware)
+	runs=5
+	cells=("10 10 20 20 0" "10 10 20 40 0" "10 10 20 60 0" "10 10 20 80 0" "10 10 20 100 0"
+		"10 4 20 20 0" "10 4 20 100 0")
+	tunnels=(udp split50 split75 split90 rtt)
 	;;
 *)
 	echo "bench-guest: unknown grid $grid" >&2
 	exit 2
 	;;
 esac
-# BENCH_TUNNELS="rtt split50" measures only those tunnels of the grid.
+runs=${3:-$runs}
 if [ -n "${BENCH_TUNNELS:-}" ]; then
 	read -r -a tunnels <<<"$BENCH_TUNNELS"
 fi
+if [ -n "${BENCH_CELLS:-}" ]; then
+	IFS=';' read -r -a cells <<<"$BENCH_CELLS"
+fi
 
-# mptcp_paths on|off: the second path's addresses as MPTCP endpoints (the server announces
-# its own, the client opens a subflow from its own), or no endpoints.
+# table3_sysctls: the paper's Table 3. The socket buffer limits are global, the TCP ones per
+# namespace.
+table3_sysctls() {
+	local ns
+	sysctl -qw net.core.rmem_max=212992 net.core.rmem_default=212992 \
+		net.core.wmem_max=212992 net.core.wmem_default=212992 || return 1
+	for ns in "$NS_CLI" "$NS_SRV"; do
+		ip netns exec "$ns" sysctl -qw net.ipv4.tcp_rmem="4096 87380 6291456" \
+			net.ipv4.tcp_wmem="4096 16384 4194304" net.ipv4.tcp_no_metrics_save=1 ||
+			return 1
+	done
+}
+
+# mptcp_paths none|fullmesh|ndiff: the MPTCP path manager's endpoints and limits.
 mptcp_paths() {
 	local ns
 	for ns in "$NS_CLI" "$NS_SRV"; do
 		ip -n "$ns" mptcp endpoint flush
-		ip -n "$ns" mptcp limits set subflow 4 add_addr_accepted 4
+		ip -n "$ns" mptcp limits set subflow 1 add_addr_accepted 1
 	done
-	if [ "$1" = on ]; then
-		ip -n "$NS_SRV" mptcp endpoint add "$SRV_ALTERNATE" dev eth1 signal
-		ip -n "$NS_CLI" mptcp endpoint add "$CLI_ALTERNATE" dev eth1 subflow
-	fi
+	in_cli ip addr del "$CLI_PRIMARY_2/24" dev eth0 2>/dev/null
+	case $1 in
+	fullmesh)
+		ip -n "$NS_SRV" mptcp endpoint add "$SRV_ALTERNATE" dev eth1 signal ;;
+	ndiff)
+		in_cli ip addr add "$CLI_PRIMARY_2/24" dev eth0 &&
+			ip -n "$NS_CLI" mptcp endpoint add "$CLI_PRIMARY_2" dev eth0 subflow ;;
+	esac
 }
 
-# configure TUNNEL: sets both ends up for one tunnel kind (single-path UDP: nothing in scope).
+# configure TUNNEL: sets both ends up for one tunnel kind (single path: nothing in scope).
 configure() {
 	local tunnel=$1 ns
-	mptcp_paths "$([ "$tunnel" = mptcp ] && echo on || echo off)"
+	case $tunnel in
+	mptcp) mptcp_paths fullmesh ;;
+	mptcp-ndiff) mptcp_paths ndiff ;;
+	*) mptcp_paths none ;;
+	esac || return 1
 	for ns in "$NS_CLI" "$NS_SRV"; do
 		case $tunnel in
-		udp | tcp | mptcp)
+		udp | tcp | mptcp | mptcp-ndiff)
 			ip netns exec "$ns" sh -c "echo > $SYSFS/peer && echo > $SYSFS/recv/peer &&
 				echo 0 > $SYSFS/probe_port && echo 0 > $SYSFS/recv/probe_port" ;;
 		split*)
@@ -76,38 +147,71 @@ configure() {
 		rtt)
 			mpudp_configure "$ns" 50 && mpudp_probing "$ns" &&
 				ip netns exec "$ns" sh -c "echo rtt > $SYSFS/scheduler" ;;
+		*)
+			echo "bench-guest: unknown tunnel $tunnel" >&2
+			return 1 ;;
 		esac || return 1
 	done
 }
 
-load_modules
+# start TUNNEL: brings the tunnel up; for MPTCP, checks that it has its two subflows.
+start() {
+	local subflows
+	case $1 in
+	tcp) tunnel_up "$work" tcp ;;
+	mptcp*) tunnel_up "$work" tcp mptcpize run ;;
+	*) tunnel_up "$work" ;;
+	esac || return 1
+	case $1 in
+	mptcp*)
+		subflows=$(in_cli ss -Htn state established "( dport = :$TUNNEL_PORT )" | wc -l)
+		if [ "$subflows" != 2 ]; then
+			echo "bench-guest: $1 has $subflows TCP subflows, not 2:" >&2
+			in_cli ss -tn state established >&2
+			return 1
+		fi ;;
+	esac
+}
+
+# srv_wire BYTES|PACKETS: what the server sent on both paths so far (link layer).
+srv_wire() {
+	echo $(($(ifstat "$NS_SRV" eth0 "tx_$1") + $(ifstat "$NS_SRV" eth1 "tx_$1")))
+}
+
+load_modules || exit 1
 mkdir -p "$work/www"
 head -c "$size" /dev/urandom >"$work/www/file"
-[ -s "$out" ] || echo "grid,rate0_mbit,rate1_mbit,rtt0_ms,rtt1_ms,tunnel,run,seconds,goodput_mbit,srv_secondary_permille" >"$out"
+[ -s "$out" ] || echo "grid,rate0_mbit,rate1_mbit,rtt0_ms,rtt1_ms,loss,tunnel,run,bytes,seconds,goodput_mbit,srv_secondary_permille,srv_wire_bytes,srv_wire_packets" >"$out"
 for cell in "${cells[@]}"; do
-	read -r rate0 rate1 rtt0 rtt1 <<<"$cell"
-	topology_up "${rate0}mbit" $((rtt0 / 2)) $((rtt1 / 2))
-	path_netem 1 "${rate1}mbit" $((rtt1 / 2))
+	read -r rate0 rate1 rtt0 rtt1 loss <<<"$cell"
+	# One-way delays in microseconds: the 1 ms RTT cells need half milliseconds.
+	topology_up "${rate0}mbit" "$((rtt0 * 500))us" "$((rtt1 * 500))us" || exit 1
+	path_netem 0 "${rate0}mbit" "$((rtt0 * 500))us" "$loss" || exit 1
+	path_netem 1 "${rate1}mbit" "$((rtt1 * 500))us" "$loss" || exit 1
+	table3_sysctls || exit 1
 	for tunnel in "${tunnels[@]}"; do
-		configure "$tunnel" || { echo "bench: cannot configure $tunnel" >&2; exit 1; }
-		case $tunnel in
-		tcp) tunnel_up "$work" tcp ;;
-		mptcp) tunnel_up "$work" tcp mptcpize run ;;
-		*) tunnel_up "$work" ;;
-		esac || exit 1
+		# A tunnel that cannot start counts its runs as failed; the grid goes on.
+		up=1
+		configure "$tunnel" && start "$tunnel" || up=
+		[ -n "$up" ] || echo "bench-guest: $tunnel did not start; its runs count as failed" >&2
 		for run in $(seq "$runs"); do
-			p0=$(knob "$NS_SRV" tx_primary_datagrams)
-			s0=$(knob "$NS_SRV" tx_secondary_datagrams)
-			secs=$(fetch file "$work/got") && cmp -s "$work/www/file" "$work/got" || secs=
-			p=$(($(knob "$NS_SRV" tx_primary_datagrams) - p0))
-			s=$(($(knob "$NS_SRV" tx_secondary_datagrams) - s0))
-			share=$((p + s > 0 ? s * 1000 / (p + s) : 0))
+			b0=$(ifstat "$NS_SRV" eth0 tx_bytes)
+			w0=$(srv_wire bytes)
+			n0=$(srv_wire packets)
+			secs=
+			if [ -n "$up" ]; then
+				secs=$(fetch file "$work/got") && cmp -s "$work/www/file" "$work/got" || secs=
+			fi
+			wire=$(($(srv_wire bytes) - w0))
+			packets=$(($(srv_wire packets) - n0))
+			primary=$(($(ifstat "$NS_SRV" eth0 tx_bytes) - b0))
+			share=$((wire > 0 ? (wire - primary) * 1000 / wire : 0))
 			if [ -n "$secs" ]; then
 				mbit=$(echo "scale=3; $size * 8 / $secs / 1000000" | bc)
 			else
 				mbit=failed
 			fi
-			line="$grid,$rate0,$rate1,$rtt0,$rtt1,$tunnel,$run,$secs,$mbit,$share"
+			line="$grid,$rate0,$rate1,$rtt0,$rtt1,$loss,$tunnel,$run,$size,$secs,$mbit,$share,$wire,$packets"
 			echo "$line" >>"$out"
 			echo "$line"
 		done

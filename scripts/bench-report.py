@@ -2,10 +2,12 @@
 # SPDX-License-Identifier: GPL-2.0
 """Turns a benchmark CSV into a Markdown table.
 
-Goodput grids (scripts/bench-guest.sh): one row per cell (path rates and RTTs), one column
-per tunnel: mean goodput in Mbit/s with the half-width of its 95 % Student-t confidence
-interval, and the number of runs. A download that failed counts as a failed run and is
-shown, never averaged.
+Goodput grids (scripts/bench-guest.sh): one row per cell (path rates, RTTs and loss), one
+column per tunnel: mean goodput in Mbit/s with the half-width of its 95 % Student-t
+confidence interval, the number of runs and, for multipath tunnels, the share of the
+server's bytes that went over the secondary path. A download that failed counts as a failed
+run and is shown, never averaged. The last column is the capacity limit of the two paths
+after tunnel overhead (capacity_mbit), which no tunnel can beat.
 
 Hook overhead (scripts/overhead-guest.sh): one row per configuration: mean datagrams per
 second with its 95 % interval, and the ratio to the run without any module.
@@ -31,47 +33,95 @@ def ci95(values):
     return mean, t * statistics.stdev(values) / math.sqrt(len(values))
 
 
+# Bytes per full-size datagram on an emulated path (netem's rate counts the Ethernet header):
+# a 1500-byte tun packet carries 1448 bytes of the inner TCP's payload (20 IP + 32 TCP with
+# timestamps), and OpenVPN (cipher none, auth none, no TLS) sends it in a UDP datagram with no
+# header of its own: + 8 UDP + 20 IP + 14 Ethernet.
+INNER_PAYLOAD = 1448
+WIRE_BYTES = 1500 + 8 + 20 + 14
+
+
+def capacity_mbit(rate0, rate1):
+    """The two paths' aggregate goodput limit through the tunnel, in Mbit/s."""
+    return (float(rate0) + float(rate1)) * INNER_PAYLOAD / WIRE_BYTES
+
+
+def cell_of(row):
+    return (row["rate0_mbit"], row["rate1_mbit"], row["rtt0_ms"], row["rtt1_ms"],
+            row.get("loss", "0"))
+
+
+def loss_label(loss):
+    """ge0.5 -> GE 1-k=0.5 %; 1 -> 1 % uniform; 0 -> none."""
+    if loss.startswith("ge"):
+        return f"GE 1-k={loss[2:]} %"
+    return "none" if float(loss) == 0 else f"{loss} % uniform"
+
+
+def summary(rows, cell, tunnel):
+    """(mean, half-width, runs ok, runs failed, mean secondary share %) or None."""
+    runs = [r for r in rows if cell_of(r) == cell and r["tunnel"] == tunnel]
+    ok = [r for r in runs if r["goodput_mbit"] != "failed"]
+    if not ok:
+        return None if not runs else (None, None, 0, len(runs), None)
+    mean, half = ci95([float(r["goodput_mbit"]) for r in ok])
+    share = statistics.fmean(int(r["srv_secondary_permille"]) for r in ok) / 10
+    return mean, half, len(ok), len(runs) - len(ok), share
+
+
 def overhead(rows):
+    """Rates per configuration, and each one's ratio to the no-module run of the same
+    repetition (paired: the VM's speed drifts between repetitions far more than the hook
+    costs)."""
     configs = list(dict.fromkeys(r["config"] for r in rows))
-    base = statistics.fmean(float(r["pps"]) for r in rows if r["config"] == configs[0])
-    print("| configuration | datagrams/s (mean ± 95 % CI) | runs | ratio to no module |")
+    by_rep = {}
+    for r in rows:
+        by_rep.setdefault(r["rep"], {})[r["config"]] = float(r["pps"])
+    print("| configuration | datagrams/s (mean ± 95 % CI) | runs | "
+          "paired ratio to no module (mean ± 95 % CI) |")
     print("|---|---|---|---|")
     for config in configs:
         values = [float(r["pps"]) for r in rows if r["config"] == config]
         mean, half = ci95(values)
-        print(f"| {config} | {mean:,.0f} ± {half:,.0f} | {len(values)} | {mean / base:.3f} |")
+        ratios = [rep[config] / rep[configs[0]] for rep in by_rep.values()
+                  if config in rep and configs[0] in rep]
+        ratio, ratio_half = ci95(ratios)
+        print(f"| {config} | {mean:,.0f} ± {half:,.0f} | {len(values)} | "
+              f"{ratio:.3f} ± {ratio_half:.3f} |")
+
+
+def goodput(rows):
+    tunnels = list(dict.fromkeys(r["tunnel"] for r in rows))
+    cells = list(dict.fromkeys(cell_of(r) for r in rows))
+    print("| paths (Mbit/s, RTT ms) | loss | " + " | ".join(tunnels) + " | capacity |")
+    print("|---|---|" + "---|" * len(tunnels) + "---|")
+    for cell in cells:
+        r0, r1, t0, t1, loss = cell
+        out = []
+        for tunnel in tunnels:
+            result = summary(rows, cell, tunnel)
+            if result is None:
+                out.append("–")
+                continue
+            mean, half, ok, failed, share = result
+            if not ok:
+                out.append(f"failed ×{failed}")
+                continue
+            text = f"{mean:.2f} ± {half:.2f} (n={ok}"
+            if tunnel not in ("udp", "tcp"):
+                text += f", {share:.0f} % sec."
+            text += f", {failed} failed)" if failed else ")"
+            out.append(text)
+        print(f"| {r0}/{r1}, {t0}/{t1} | {loss_label(loss)} | " + " | ".join(out) +
+              f" | {capacity_mbit(r0, r1):.2f} |")
 
 
 def main():
     rows = list(csv.DictReader(open(sys.argv[1])))
     if rows and "config" in rows[0]:
         overhead(rows)
-        return
-    tunnels = list(dict.fromkeys(r["tunnel"] for r in rows))
-    cells = list(dict.fromkeys((r["rate0_mbit"], r["rate1_mbit"], r["rtt0_ms"], r["rtt1_ms"])
-                               for r in rows))
-    print("| paths (Mbit/s, RTT ms) | " + " | ".join(tunnels) + " |")
-    print("|---|" + "---|" * len(tunnels))
-    for cell in cells:
-        r0, r1, t0, t1 = cell
-        out = []
-        for tunnel in tunnels:
-            runs = [r for r in rows if (r["rate0_mbit"], r["rate1_mbit"], r["rtt0_ms"],
-                                        r["rtt1_ms"]) == cell and r["tunnel"] == tunnel]
-            ok = [float(r["goodput_mbit"]) for r in runs if r["goodput_mbit"] != "failed"]
-            failed = len(runs) - len(ok)
-            if not ok:
-                out.append(f"failed ×{failed}" if failed else "–")
-                continue
-            mean, half = ci95(ok)
-            share = statistics.fmean(int(r["srv_secondary_permille"]) for r in runs
-                                     if r["goodput_mbit"] != "failed") / 10
-            text = f"{mean:.2f} ± {half:.2f} (n={len(ok)}"
-            if tunnel != "udp":
-                text += f", {share:.0f} % sec."
-            text += f", {failed} failed)" if failed else ")"
-            out.append(text)
-        print(f"| {r0}/{r1}, {t0}/{t1} | " + " | ".join(out) + " |")
+    else:
+        goodput(rows)
 
 
 if __name__ == "__main__":

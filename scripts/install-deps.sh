@@ -83,7 +83,7 @@ add_suite bookworm-backports
 add_suite trixie-backports
 
 apt_any bc bison flex libelf-dev libssl-dev cpio kmod rsync dwarves xz-utils make gcc \
-	python3-pip openvpn iperf3 mptcpd wget iputils-ping socat busybox-static \
+	python3-pip openvpn iperf3 mptcpize wget iputils-ping socat busybox-static \
 	netcat-openbsd procps shellcheck
 apt_pin -t trixie-backports "linux-source-7.3=$LINUX_SOURCE_VERSION"
 apt_pin "rustc-web=$RUST_WEB_VERSION" "rust-web-src=$RUST_WEB_VERSION" \

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Runs a benchmark in the test VM, then prints its report.
-# Usage: [BENCH_TUNNELS="T..."] [BENCH_NAME=NAME] run-bench.sh KERNEL_TREE GRID [RUNS]
+# Usage: [BENCH_TUNNELS="T..."] [BENCH_CELLS="CELL;..."] [BENCH_NAME=NAME] \
+#        run-bench.sh KERNEL_TREE GRID [RUNS]
 #   GRID "overhead" is the hook-overhead benchmark (scripts/overhead-guest.sh, RUNS
 #   repetitions); any other is a goodput grid (scripts/bench-guest.sh), of which
-#   BENCH_TUNNELS selects some tunnels.
+#   BENCH_TUNNELS and BENCH_CELLS replace the tunnels and cells.
 #   Results: .build/bench/NAME.csv (one line per measurement) and .build/bench/NAME.md;
 #   NAME defaults to GRID.
 set -uo pipefail
@@ -20,7 +21,8 @@ if [ "$grid" = overhead ]; then
 	gcc -O2 -Wall -static -o "$out/udp_flood" "$here/selftests/udp_flood.c" || exit 1
 	guest="scripts/overhead-guest.sh '$out/udp_flood' '$csv' $runs"
 else
-	guest="BENCH_TUNNELS='${BENCH_TUNNELS:-}' scripts/bench-guest.sh '$grid' '$csv' $runs"
+	guest="BENCH_TUNNELS='${BENCH_TUNNELS:-}' BENCH_CELLS='${BENCH_CELLS:-}'"
+	guest+=" scripts/bench-guest.sh '$grid' '$csv' $runs"
 fi
 # The guest can write only into the directory given to vm-exec.sh.
 VM_TIMEOUT=${VM_TIMEOUT:-7200} "$here/scripts/vm-exec.sh" "$tree" "$out" \

@@ -6,8 +6,8 @@
 #   eth0 10.0.1.1/24 <== primary path ==>   eth0 10.0.1.2/24
 #   eth1 10.0.2.1/24 <== secondary path ==> eth1 10.0.2.2/24
 #
-# Each path is a veth pair with tc netem (rate, one-way delay) on both ends.
-# Sourced by selftests/mpudp.sh and scripts/demo.sh; needs root.
+# Each path is a veth pair with tc netem (rate, one-way delay, loss) on both ends.
+# Sourced by selftests/mpudp.sh and the benchmark scripts; needs root.
 
 NS_CLI=mpudp-cli
 NS_SRV=mpudp-srv
@@ -26,30 +26,50 @@ MPUDP_KO_DIR=${MPUDP_KO_DIR:-$MPUDP_DIR}
 in_cli() { ip netns exec "$NS_CLI" "$@"; }
 in_srv() { ip netns exec "$NS_SRV" "$@"; }
 
-# path_up INDEX RATE ONE_WAY_DELAY_MS: (re)creates eth$INDEX in both namespaces.
+# netem_delay DELAY: DELAY as netem takes it (a bare number is milliseconds; "500us" stays).
+netem_delay() {
+	case $1 in
+	*[a-z]*) echo "$1" ;;
+	*) echo "${1}ms" ;;
+	esac
+}
+
+# netem_loss LOSS: netem's loss arguments. A number is a uniform loss percentage; geK is the
+# paper's Gilbert-Elliott model (p = 1 %, r = 75 %, 1-h = 50 %) with 1-k = K %.
+netem_loss() {
+	case $1 in
+	ge*) echo "loss gemodel 1% 75% 50% ${1#ge}%" ;;
+	*) echo "loss random ${1}%" ;;
+	esac
+}
+
+# path_up INDEX RATE ONE_WAY_DELAY: (re)creates eth$INDEX in both namespaces.
 path_up() {
-	local i=$1 rate=$2 delay=$3 end
+	local i=$1 rate=$2 delay end
+	delay=$(netem_delay "$3")
 	ip link add "eth$i" netns "$NS_CLI" type veth peer name "eth$i" netns "$NS_SRV"
 	in_cli ip addr add "10.0.$((i + 1)).1/24" dev "eth$i"
 	in_srv ip addr add "10.0.$((i + 1)).2/24" dev "eth$i"
 	for end in in_cli in_srv; do
 		# netem's usual 1000-packet queue: a deeper one would bloat TCP's RTT to seconds.
-		$end tc qdisc add dev "eth$i" root netem rate "$rate" delay "${delay}ms" limit 1000
+		$end tc qdisc add dev "eth$i" root netem rate "$rate" delay "$delay" limit 1000
 		$end ip link set "eth$i" up
 	done
 }
 
-# path_netem INDEX RATE ONE_WAY_DELAY_MS [LOSS_PERCENT]: changes path INDEX's emulation on
-# both ends (a loss of 100 blackholes the path in both directions).
+# path_netem INDEX RATE ONE_WAY_DELAY [LOSS]: changes path INDEX's emulation on both ends;
+# LOSS as netem_loss takes it (a loss of 100 blackholes the path in both directions).
 path_netem() {
-	local i=$1 rate=$2 delay=$3 loss=${4:-0} end
+	local i=$1 rate=$2 delay loss_args end
+	delay=$(netem_delay "$3")
+	read -r -a loss_args <<<"$(netem_loss "${4:-0}")"
 	for end in in_cli in_srv; do
-		$end tc qdisc change dev "eth$i" root netem rate "$rate" delay "${delay}ms" \
-			loss "${loss}%" limit 1000 || return 1
+		$end tc qdisc change dev "eth$i" root netem rate "$rate" delay "$delay" \
+			"${loss_args[@]}" limit 1000 || return 1
 	done
 }
 
-# topology_up RATE DELAY_PRIMARY_MS DELAY_SECONDARY_MS (one-way delays).
+# topology_up RATE DELAY_PRIMARY DELAY_SECONDARY (one-way delays, as netem_delay takes them).
 topology_up() {
 	local rate=$1 ns
 	topology_down
