@@ -5,10 +5,11 @@
 # times and appends one CSV line per download to OUT.
 #
 # Usage: [BENCH_TUNNELS="T..."] [BENCH_CELLS="CELL;CELL..."] bench-guest.sh GRID OUT_CSV [RUNS]
-#   A cell is "RATE0 RATE1 RTT0 RTT1 LOSS": rates in Mbit/s, round-trip times in ms, LOSS on
-#   both paths in both directions: a uniform percentage, or geK, the paper's Gilbert-Elliott
-#   model (p = 1 %, r = 75 %, 1-h = 50 %) with 1-k = K % (observed loss about 1, 2, 3 and 7 %
-#   for K = 0, 0.5, 1, 3). BENCH_CELLS and BENCH_TUNNELS replace the grid's own.
+#   A cell is "RATE0 RATE1 RTT0 RTT1 LOSS": rates in Mbit/s, round-trip times in ms, LOSS in
+#   both directions of both paths, or LOSS0/LOSS1 for each path its own: a uniform
+#   percentage, or geK, the paper's Gilbert-Elliott model (p = 1 %, r = 75 %, 1-h = 50 %)
+#   with 1-k = K % (observed loss about 1, 2, 3 and 7 % for K = 0, 0.5, 1, 3).
+#   BENCH_CELLS and BENCH_TUNNELS replace the grid's own.
 #
 #   Grid          cells                                      tunnels             runs  paper
 #   quick         10/10 Mbit/s, 20/20 and 20/100 ms, no loss  udp tcp mptcp        3   (make run)
@@ -186,8 +187,8 @@ for cell in "${cells[@]}"; do
 	read -r rate0 rate1 rtt0 rtt1 loss <<<"$cell"
 	# One-way delays in microseconds: the 1 ms RTT cells need half milliseconds.
 	topology_up "${rate0}mbit" "$((rtt0 * 500))us" "$((rtt1 * 500))us" || exit 1
-	path_netem 0 "${rate0}mbit" "$((rtt0 * 500))us" "$loss" || exit 1
-	path_netem 1 "${rate1}mbit" "$((rtt1 * 500))us" "$loss" || exit 1
+	path_netem 0 "${rate0}mbit" "$((rtt0 * 500))us" "${loss%%/*}" || exit 1
+	path_netem 1 "${rate1}mbit" "$((rtt1 * 500))us" "${loss#*/}" || exit 1
 	table3_sysctls || exit 1
 	for tunnel in "${tunnels[@]}"; do
 		# A tunnel that cannot start counts its runs as failed; the grid goes on.

@@ -78,9 +78,17 @@ def change(a, b):
 
 
 def loss_label(loss):
+    """ge1 -> GE 1-k = 1 %; 0.1 -> 0.1 % uniform; 0/ge1 (per path) -> each, joined."""
+    if "/" in loss:
+        return " / ".join(loss_label(part) for part in loss.split("/", 1))
     if loss.startswith("ge"):
         return f"GE 1-k = {loss[2:]} %"
     return f"{loss} % uniform"
+
+
+def loss_key(loss):
+    """Orders loss settings by their numbers (GE by 1-k), path by path."""
+    return [float(part.removeprefix("ge")) for part in loss.split("/")]
 
 
 def axes(title, ylabel, xlabel):
@@ -123,7 +131,9 @@ def goodput_vs_rtt(rows, out_dir, name, grid, tunnels, title):
     ax.plot(rtts, [c[2] * INNER_PAYLOAD / WIRE_BYTES for c in cells], color="0.6",
             linestyle=":", label="capacity of both paths")
     ax.set_ylim(bottom=0)
-    ax.legend(fontsize=8)
+    # Below the axes: inside, it would hide the single-path lines.
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=3)
+    fig.set_size_inches(6.4, 5.0)
     save(fig, out_dir, name)
 
 
@@ -143,7 +153,7 @@ def grouped_bars(ax, groups, series):
 
 def udp_vs_tcp(rows, out_dir):
     grid = "udp-vs-tcp"
-    losses = sorted({r["loss"] for r in rows if r["grid"] == grid}, key=float)
+    losses = sorted({r["loss"] for r in rows if r["grid"] == grid}, key=loss_key)
     rtts = sorted({int(r["rtt0_ms"]) for r in rows if r["grid"] == grid})
     if not losses:
         print("skipped fig6-udp-vs-tcp.png: no udp-vs-tcp grid", file=sys.stderr)
@@ -169,7 +179,7 @@ def versus_mptcp(rows, out_dir, name, tunnels, title):
     cells = sorted({(int(r["rtt0_ms"]), int(r["rtt1_ms"])) for r in rows if r["grid"] == grid},
                    key=lambda c: c[1] / c[0])
     losses = sorted({r["loss"] for r in rows if r["grid"] == grid},
-                    key=lambda loss: float(loss[2:]))
+                    key=loss_key)
     present = [t for t in tunnels if any(r["grid"] == grid and r["tunnel"] == t for r in rows)]
     if not cells or not present:
         print(f"skipped {name}: no asymmetric grid with {tunnels}", file=sys.stderr)

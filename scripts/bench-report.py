@@ -52,7 +52,9 @@ def cell_of(row):
 
 
 def loss_label(loss):
-    """ge0.5 -> GE 1-k=0.5 %; 1 -> 1 % uniform; 0 -> none."""
+    """ge0.5 -> GE 1-k=0.5 %; 1 -> 1 % uniform; 0 -> none; 0/ge1 -> none / GE 1-k=1 %."""
+    if "/" in loss:
+        return " / ".join(loss_label(part) for part in loss.split("/", 1))
     if loss.startswith("ge"):
         return f"GE 1-k={loss[2:]} %"
     return "none" if float(loss) == 0 else f"{loss} % uniform"

@@ -5,8 +5,9 @@
 # interface, with no MPUDP module loaded, with the modules loaded but the socket out of scope,
 # and with the socket in scope (split 100: nothing steered; split 50: half steered through
 # the secondary interface). Configurations alternate within each repetition, so drift in the
-# VM's speed affects all alike; many short repetitions (100,000 datagrams each) give the
-# report many such pairs. Appends "config,rep,pps" lines to OUT_CSV.
+# VM's speed affects all alike, and every other repetition runs them in reverse order, so
+# that what a position costs (just after a module load, say) falls on all alike; many short
+# repetitions (100,000 datagrams each) give the report many such pairs. Appends "config,rep,pps" lines to OUT_CSV.
 #
 # Usage: overhead-guest.sh FLOOD_BINARY OUT_CSV [REPS]
 set -eu
@@ -44,11 +45,21 @@ configured() {
 
 echo "config,rep,pps" >"$out"
 for rep in $(seq "$reps"); do
-	unload_modules
-	measure no-module 5201
-	configured 100
-	measure out-of-scope 5202
-	measure in-scope-split100 5201
-	configured 50
-	measure in-scope-split50 5201
+	if [ $((rep % 2)) = 1 ]; then
+		unload_modules
+		measure no-module 5201
+		configured 100
+		measure out-of-scope 5202
+		measure in-scope-split100 5201
+		configured 50
+		measure in-scope-split50 5201
+	else
+		configured 50
+		measure in-scope-split50 5201
+		configured 100
+		measure in-scope-split100 5201
+		measure out-of-scope 5202
+		unload_modules
+		measure no-module 5201
+	fi
 done
