@@ -131,6 +131,8 @@ def goodput_vs_rtt(rows, out_dir, name, grid, tunnels, title):
     ax.plot(rtts, [c[2] * INNER_PAYLOAD / WIRE_BYTES for c in cells], color="0.6",
             linestyle=":", label="capacity of both paths")
     ax.set_ylim(bottom=0)
+    # The paper's RTT axis (0-100 ms), also when a grid ran only some of its cells.
+    ax.set_xlim(-3, max(100, max(rtts)) + 5)
     # Below the axes: inside, it would hide the single-path lines.
     ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=3)
     fig.set_size_inches(6.4, 5.0)
