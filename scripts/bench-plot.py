@@ -22,9 +22,9 @@ Needs matplotlib (pinned in scripts/plot-requirements.txt).
 """
 import csv
 import glob
+import importlib
 import math
 import os
-import statistics
 import sys
 
 import matplotlib
@@ -32,10 +32,12 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after the backend is chosen)
 
-T95 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179,
-       2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064,
-       2.060, 2.056, 2.052, 2.048, 2.045, 2.042]
-INNER_PAYLOAD, WIRE_BYTES = 1448, 1500 + 8 + 20 + 14  # as scripts/bench-report.py
+# The statistics, capacity and loss names are the tables' own (scripts/bench-report.py).
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+report = importlib.import_module("bench-report")
+ci95, loss_label = report.ci95, report.loss_label
+INNER_PAYLOAD, WIRE_BYTES = report.INNER_PAYLOAD, report.WIRE_BYTES
 LABELS = {"udp": "UDP (single path)", "tcp": "TCP (single path)", "mptcp": "MPTCP fullmesh",
           "mptcp-ndiff": "MPTCP ndiffports", "split50": "MPUDP 50/50",
           "split75": "MPUDP 75/25", "split90": "MPUDP 90/10", "rtt": "MPUDP rtt scheduler"}
@@ -43,14 +45,6 @@ STYLE = {"udp": ("k", "o", "-"), "tcp": ("0.45", "s", "-"), "mptcp": ("tab:blue"
          "mptcp-ndiff": ("tab:cyan", "v", "--"), "split50": ("tab:red", "D", "-"),
          "split75": ("tab:orange", "<", "-"), "split90": ("tab:brown", ">", "-"),
          "rtt": ("tab:green", "*", "-")}
-
-
-def ci95(values):
-    mean = statistics.fmean(values)
-    if len(values) < 2:
-        return mean, 0.0
-    t = T95[len(values) - 2] if len(values) - 1 <= len(T95) else 1.96
-    return mean, t * statistics.stdev(values) / math.sqrt(len(values))
 
 
 def load(csv_dir):
@@ -75,15 +69,6 @@ def change(a, b):
     (ma, ha), (mb, hb) = a, b
     pct = (ma / mb - 1) * 100
     return pct, (ma / mb) * math.hypot(ha / ma, hb / mb) * 100
-
-
-def loss_label(loss):
-    """ge1 -> GE 1-k = 1 %; 0.1 -> 0.1 % uniform; 0/ge1 (per path) -> each, joined."""
-    if "/" in loss:
-        return " / ".join(loss_label(part) for part in loss.split("/", 1))
-    if loss.startswith("ge"):
-        return f"GE 1-k = {loss[2:]} %"
-    return f"{loss} % uniform"
 
 
 def loss_key(loss):
