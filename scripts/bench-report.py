@@ -6,8 +6,9 @@ Goodput grids (scripts/bench-guest.sh): one row per cell (path rates, RTTs and l
 column per tunnel: mean goodput in Mbit/s with the half-width of its 95 % Student-t
 confidence interval, the number of runs and, for multipath tunnels, the share of the
 server's bytes that went over the secondary path. A download that failed counts as a failed
-run and is shown, never averaged. The last column is the capacity limit of the two paths
-after tunnel overhead (capacity_mbit), which no tunnel can beat.
+run and is shown, never averaged. The last column is the capacity limit after tunnel
+overhead (capacity_mbit), which no tunnel can beat: of both paths, or of the primary path
+alone when every tunnel in the grid is single-path.
 
 Hook overhead (scripts/overhead-guest.sh): one row per configuration: mean datagrams per
 second with its 95 % interval, and the ratio to the run without any module.
@@ -41,8 +42,13 @@ INNER_PAYLOAD = 1448
 WIRE_BYTES = 1500 + 8 + 20 + 14
 
 
-def capacity_mbit(rate0, rate1):
-    """The two paths' aggregate goodput limit through the tunnel, in Mbit/s."""
+# Tunnels that use only the primary path.
+SINGLE_PATH_TUNNELS = ("udp", "tcp")
+
+
+def capacity_mbit(rate0, rate1=0):
+    """The paths' aggregate goodput limit through the tunnel, in Mbit/s (pass one rate for a
+    single path)."""
     return (float(rate0) + float(rate1)) * INNER_PAYLOAD / WIRE_BYTES
 
 
@@ -95,10 +101,13 @@ def overhead(rows):
 def goodput(rows):
     tunnels = list(dict.fromkeys(r["tunnel"] for r in rows))
     cells = list(dict.fromkeys(cell_of(r) for r in rows))
-    print("| paths (Mbit/s, RTT ms) | loss | " + " | ".join(tunnels) + " | capacity |")
+    single_path = all(t in SINGLE_PATH_TUNNELS for t in tunnels)
+    print("| paths (Mbit/s, RTT ms) | loss | " + " | ".join(tunnels) +
+          (" | capacity (primary path) |" if single_path else " | capacity (both paths) |"))
     print("|---|---|" + "---|" * len(tunnels) + "---|")
     for cell in cells:
         r0, r1, t0, t1, loss = cell
+        capacity = capacity_mbit(r0) if single_path else capacity_mbit(r0, r1)
         out = []
         for tunnel in tunnels:
             result = summary(rows, cell, tunnel)
@@ -110,12 +119,12 @@ def goodput(rows):
                 out.append(f"failed ×{failed}")
                 continue
             text = f"{mean:.2f} ± {half:.2f} (n={ok}"
-            if tunnel not in ("udp", "tcp"):
+            if tunnel not in SINGLE_PATH_TUNNELS:
                 text += f", {share:.0f} % sec."
             text += f", {failed} failed)" if failed else ")"
             out.append(text)
         print(f"| {r0}/{r1}, {t0}/{t1} | {loss_label(loss)} | " + " | ".join(out) +
-              f" | {capacity_mbit(r0, r1):.2f} |")
+              f" | {capacity:.2f} |")
 
 
 def main():
