@@ -37,7 +37,7 @@ sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 report = importlib.import_module("bench-report")
 ci95, loss_label = report.ci95, report.loss_label
-INNER_PAYLOAD, WIRE_BYTES = report.INNER_PAYLOAD, report.WIRE_BYTES
+capacity_mbit = report.capacity_mbit
 LABELS = {"udp": "UDP (single path)", "tcp": "TCP (single path)", "mptcp": "MPTCP fullmesh",
           "mptcp-ndiff": "MPTCP ndiffports", "split50": "MPUDP 50/50",
           "split75": "MPUDP 75/25", "split90": "MPUDP 90/10", "rtt": "MPUDP rtt scheduler"}
@@ -113,7 +113,7 @@ def goodput_vs_rtt(rows, out_dir, name, grid, tunnels, title):
                     yerr=[p[1][1] for p in points], label=LABELS[tunnel], color=color,
                     marker=marker, linestyle=line, capsize=3, markersize=5)
     rtts = [c[0] for c in cells]
-    ax.plot(rtts, [c[2] * INNER_PAYLOAD / WIRE_BYTES for c in cells], color="0.6",
+    ax.plot(rtts, [capacity_mbit(c[2]) for c in cells], color="0.6",
             linestyle=":", label="capacity of both paths")
     ax.set_ylim(bottom=0)
     # The paper's RTT axis (0-100 ms), also when a grid ran only some of its cells.
