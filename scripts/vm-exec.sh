@@ -6,7 +6,8 @@
 #   directory, and the guest command's output goes to OUT_DIR/console.log (vng's own stdout is
 #   unreliable when redirected, as in CI). Exits with the guest command's exit code.
 #   KVM is used only when the CPU offers it; otherwise TCG (slower, always works).
-#   Environment: VM_MEMORY (2G), VM_TIMEOUT (2400 s), VM_APPEND (extra kernel parameters).
+#   Environment: VM_MEMORY (2G), VM_TIMEOUT (2400 s), VM_APPEND (extra kernel parameters),
+#   VM_TCG_THREAD (multi, QEMU's default: one host thread per vCPU; or single).
 set -euo pipefail
 
 tree=$1 out=$2 cmd=$3
@@ -16,7 +17,7 @@ mkdir -p "$out"
 out=$(cd "$out" && pwd)
 rm -f "$out/rc" "$out/console.log"
 
-accel=(--disable-kvm)
+accel=(--disable-kvm "--qemu-opts=-accel tcg,thread=${VM_TCG_THREAD:-multi}")
 if grep -qE 'vmx|svm' /proc/cpuinfo && [ -w /dev/kvm ]; then
 	accel=()
 fi
