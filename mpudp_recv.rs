@@ -139,8 +139,7 @@ impl WorkerBody for Responder {
         while !ffi::should_stop() {
             // The time a probe waits here is reported to the prober and subtracted.
             self.socket
-                .drain(&mut buf, |data, rx| self.answer(data, rx));
-            ffi::sleep_ms(ffi::WORKER_POLL_MS);
+                .wait_and_drain(&mut buf, |data, rx| self.answer(data, rx));
         }
     }
 }
@@ -161,9 +160,7 @@ impl Responder {
         } else {
             &self.ns.primary
         };
-        let hold_ns = rx
-            .arrived_ns
-            .map_or(0, |arrived| ffi::real_ns().saturating_sub(arrived));
+        let hold_ns = ffi::now_ns().saturating_sub(rx.arrived_ns);
         let reply = Message {
             kind: Kind::Reply,
             hold_ns,

@@ -358,10 +358,9 @@ impl WorkerBody for Prober {
         let mut next_probe = started;
         let mut buf = [0u8; probe::WIRE_LEN + 1];
         while !ffi::should_stop() {
-            // Answers first: their arrival times are taken by the stack, but the sooner they
-            // are read the sooner a path comes back up.
+            // Answers first: the wait ends as one arrives, so its arrival time is taken now.
             self.socket
-                .drain(&mut buf, |data, rx| self.answer(&mut books, data, rx));
+                .wait_and_drain(&mut buf, |data, rx| self.answer(&mut books, data, rx));
             let now = ffi::now_ns();
             if now >= next_probe {
                 let interval_ms = self.ns.probe_interval_ms.load(Relaxed);
@@ -370,7 +369,6 @@ impl WorkerBody for Prober {
                 self.judge(&mut books, now, started, interval_ms);
                 self.schedule();
             }
-            ffi::sleep_ms(ffi::WORKER_POLL_MS);
         }
         // Without measurements the datagram path goes back to the fixed split.
         for path in &self.ns.paths {
@@ -389,7 +387,7 @@ impl Prober {
             let seq = book.window.sent(now);
             self.ns.paths[i].probes_sent.add(1u64, Relaxed);
             let Some(peer) = peer else { continue };
-            let msg = Message::probe(i, seq, ffi::real_ns()).encode();
+            let msg = Message::probe(i, seq, ffi::now_ns()).encode();
             let _ = if i == PRIMARY {
                 self.socket.send(peer.primary, port, None, &msg)
             } else {
@@ -428,8 +426,7 @@ impl Prober {
         }
         let now = ffi::now_ns();
         let status = &self.ns.paths[msg.path];
-        let arrived = rx.arrived_ns.unwrap_or_else(ffi::real_ns);
-        if let Some(sample) = probe::rtt_sample_us(msg.sent_ns, arrived, msg.hold_ns) {
+        if let Some(sample) = probe::rtt_sample_us(msg.sent_ns, rx.arrived_ns, msg.hold_ns) {
             book.rtt.sample(sample);
             status.srtt_us.store(book.rtt.srtt_us, Relaxed);
             status.rttvar_us.store(book.rtt.rttvar_us, Relaxed);

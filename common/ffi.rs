@@ -558,21 +558,15 @@ pub(crate) fn config_lock() -> kernel::sync::lock::GlobalGuard<CONFIG_LOCK> {
 /// The held configuration lock; functions that change shared registrations take it as proof.
 pub(crate) type ConfigGuard = kernel::sync::lock::GlobalGuard<CONFIG_LOCK>;
 
-/// Wall-clock time in nanoseconds: the clock of socket receive timestamps.
-pub(crate) fn real_ns() -> u64 {
-    // SAFETY: `ktime_get_real_fast_ns` has no preconditions and is NMI-safe.
-    unsafe { bindings::ktime_get_real_fast_ns() }
-}
-
 /// Sleeps for about `ms` milliseconds (at least one tick), or less if the thread is stopped.
 pub(crate) fn sleep_ms(ms: u32) {
     // SAFETY: Called only from worker threads, which may sleep.
     unsafe { bindings::msleep_interruptible(ms) };
 }
 
-/// How often worker threads look for datagrams, ms (rounded up to a scheduler tick). Waiting
-/// costs no accuracy: arrival times come from the stack's receive timestamps.
-pub(crate) const WORKER_POLL_MS: u32 = 1;
+/// The longest a worker thread waits on its socket before it looks at the clock and at
+/// `kthread_stop` again, µs (rounded up to a scheduler tick). A datagram ends the wait at once.
+const SOCKET_WAIT_US: i64 = 2000;
 
 /// Whether the calling worker thread has been told to stop.
 pub(crate) fn should_stop() -> bool {
@@ -590,8 +584,9 @@ pub(crate) struct Received {
     /// The local address it was sent to, and the interface it arrived on.
     pub(crate) local: Ipv4,
     pub(crate) ifindex: i32,
-    /// When the kernel received it, by [`real_ns`]'s clock, if the stack stamped it.
-    pub(crate) arrived_ns: Option<u64>,
+    /// When the worker read it ([`now_ns`]): the socket wakes the worker as the datagram is
+    /// queued, so this trails the arrival by a wake-up only.
+    pub(crate) arrived_ns: u64,
 }
 
 /// Control-message space for IP_PKTINFO (`CMSG_SPACE(sizeof(struct in_pktinfo))`).
@@ -616,7 +611,11 @@ unsafe impl Sync for ProbeSocket {}
 
 impl ProbeSocket {
     /// A socket in `net` bound to `port` on every address (0: an ephemeral port), reporting
-    /// each datagram's arrival time, local address and interface.
+    /// each datagram's local address and interface.
+    ///
+    /// It asks for no receive timestamps: `SO_TIMESTAMPNS` would enable the host-wide
+    /// `netstamp_needed_key`, and so re-patch kernel text on the receive path of every packet,
+    /// each time a socket opens or closes (see README, "Static keys under TCG").
     pub(crate) fn open(net: NetId, port: u16) -> Result<Self> {
         let mut sock: *mut bindings::socket = core::ptr::null_mut();
         // SAFETY: `net` is alive (the caller is a sysfs write from a task in it) and `sock`
@@ -645,18 +644,22 @@ impl ProbeSocket {
                 core::mem::size_of::<bindings::sockaddr_in>() as c_int,
             )
         })?;
-        let on: c_int = 1;
+        // Blocking reads return after at most this long with `EAGAIN`.
+        let wait = bindings::__kernel_sock_timeval {
+            tv_sec: 0,
+            tv_usec: SOCKET_WAIT_US,
+        };
         let mut optval = bindings::sockptr_t::default();
-        optval.__bindgen_anon_1.kernel = (&raw const on).cast_mut().cast();
+        optval.__bindgen_anon_1.kernel = (&raw const wait).cast_mut().cast();
         optval.set_is_kernel(true);
-        // SAFETY: `sock` is live; `optval` points to a kernel `int` that outlives the call.
+        // SAFETY: `sock` is live; `optval` points to a kernel timeval that outlives the call.
         to_result(unsafe {
             bindings::sock_setsockopt(
                 sock,
                 bindings::SOL_SOCKET as c_int,
-                bindings::SO_TIMESTAMPNS_OLD as c_int,
+                bindings::SO_RCVTIMEO_NEW as c_int,
                 optval,
-                core::mem::size_of::<c_int>() as c_uint,
+                core::mem::size_of::<bindings::__kernel_sock_timeval>() as c_uint,
             )
         })?;
         // SAFETY: `sock` is live and `sk` is set for a created socket.
@@ -707,21 +710,25 @@ impl ProbeSocket {
         to_result(sent.min(0))
     }
 
-    /// Hands every datagram waiting now to `f` (its payload, at most `buf`'s length, and how it
-    /// arrived), without blocking.
-    pub(crate) fn drain(&self, buf: &mut [u8], mut f: impl FnMut(&[u8], &Received)) {
-        while let Ok(rx) = self.recv(buf) {
+    /// Waits up to a scheduler tick for a datagram, then hands it and every other one waiting
+    /// to `f` (its payload, at most `buf`'s length, and how it arrived). Sleeps: worker threads
+    /// only.
+    pub(crate) fn wait_and_drain(&self, buf: &mut [u8], mut f: impl FnMut(&[u8], &Received)) {
+        let mut wait = true;
+        while let Ok(rx) = self.recv(buf, wait) {
+            wait = false;
             if let Some(data) = buf.get(..rx.len) {
                 f(data, &rx);
             }
         }
     }
 
-    /// Reads one waiting datagram into `buf` without blocking; `EAGAIN` when there is none.
-    pub(crate) fn recv(&self, buf: &mut [u8]) -> Result<Received> {
+    /// Reads one datagram into `buf`; `EAGAIN` when none came (at once unless `wait`, else
+    /// after the socket's receive timeout).
+    fn recv(&self, buf: &mut [u8], wait: bool) -> Result<Received> {
         let mut addr = bindings::sockaddr_in::default();
-        // Room for IP_PKTINFO and SCM_TIMESTAMPNS (32 bytes each).
-        let mut control = [0u64; 16];
+        // Room for IP_PKTINFO (32 bytes).
+        let mut control = [0u64; 8];
         let control_len = core::mem::size_of_val(&control);
         let mut msg = bindings::msghdr {
             msg_name: (&raw mut addr).cast(),
@@ -734,26 +741,24 @@ impl ProbeSocket {
             iov_base: buf.as_mut_ptr().cast(),
             iov_len: buf.len(),
         };
+        let flags = if wait {
+            0
+        } else {
+            bindings::MSG_DONTWAIT as c_int
+        };
         // SAFETY: The socket is live; `msg` is a kernel msghdr whose name, control buffer and
         // `vec` are valid and writable for the call.
-        let got = unsafe {
-            bindings::kernel_recvmsg(
-                self.0,
-                &mut msg,
-                &mut vec,
-                1,
-                buf.len(),
-                bindings::MSG_DONTWAIT as c_int,
-            )
-        };
+        let got =
+            unsafe { bindings::kernel_recvmsg(self.0, &mut msg, &mut vec, 1, buf.len(), flags) };
         to_result(got.min(0))?;
+        let arrived_ns = now_ns();
         let mut received = Received {
             len: usize::try_from(got).unwrap_or(0),
             from: Ipv4(addr.sin_addr.s_addr),
             from_port: u16::from_be(addr.sin_port),
             local: Ipv4(0),
             ifindex: 0,
-            arrived_ns: None,
+            arrived_ns,
         };
         if msg.msg_flags & bindings::MSG_TRUNC != 0 {
             received.len = buf.len() + 1;
@@ -768,7 +773,7 @@ impl ProbeSocket {
     }
 }
 
-/// Reads IP_PKTINFO and SCM_TIMESTAMPNS from the control messages the kernel wrote.
+/// Reads IP_PKTINFO from the control messages the kernel wrote.
 fn parse_cmsgs(mut bytes: &[u8], out: &mut Received) {
     let header = core::mem::size_of::<bindings::cmsghdr>();
     while bytes.len() >= header {
@@ -790,19 +795,6 @@ fn parse_cmsgs(mut bytes: &[u8], out: &mut Received) {
                 unsafe { core::ptr::read_unaligned(data.as_ptr().cast::<bindings::in_pktinfo>()) };
             out.local = Ipv4(info.ipi_addr.s_addr);
             out.ifindex = info.ipi_ifindex;
-        } else if is(bindings::SOL_SOCKET, bindings::SO_TIMESTAMPNS_OLD)
-            && data.len() >= core::mem::size_of::<bindings::__kernel_old_timespec>()
-        {
-            // SAFETY: As above.
-            let ts = unsafe {
-                core::ptr::read_unaligned(data.as_ptr().cast::<bindings::__kernel_old_timespec>())
-            };
-            let ns = u64::try_from(ts.tv_sec)
-                .ok()
-                .and_then(|s| s.checked_mul(1_000_000_000))
-                .zip(u64::try_from(ts.tv_nsec).ok())
-                .map(|(s, n)| s.saturating_add(n));
-            out.arrived_ns = ns;
         }
         // Control messages are padded to 8 bytes.
         let next = len.saturating_add(7) & !7;
