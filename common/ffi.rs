@@ -16,6 +16,7 @@
 use core::cell::UnsafeCell;
 use core::fmt;
 use core::marker::PhantomData;
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use kernel::{bindings, error::to_result, prelude::*, sync::rcu};
 
@@ -584,8 +585,7 @@ pub(crate) struct Received {
     /// The local address it was sent to, and the interface it arrived on.
     pub(crate) local: Ipv4,
     pub(crate) ifindex: i32,
-    /// When the worker read it ([`now_ns`]): the socket wakes the worker as the datagram is
-    /// queued, so this trails the arrival by a wake-up only.
+    /// When it was queued on the socket, by [`now_ns`]'s clock (see [`Arrivals`]).
     pub(crate) arrived_ns: u64,
 }
 
@@ -598,11 +598,80 @@ struct PktinfoCmsg {
     pad: u32,
 }
 
+/// Arrival stamps kept per probe socket; more datagrams than this waiting at once (a flood)
+/// overwrite the oldest stamps.
+const ARRIVAL_SLOTS: u32 = 8;
+
+/// The arrival times of the datagrams queued on one probe socket, in queueing order.
+///
+/// [`stamp_arrival`] (the socket's `sk_data_ready`, in softirq) stamps each datagram as it is
+/// queued; the reader takes one stamp per datagram it reads, and forgets the rest once the
+/// socket is empty, so that a datagram the stack dropped between the two cannot shift the
+/// stamps for longer than one read. The kernel's receive timestamps (`SO_TIMESTAMPNS`) would
+/// do this, at the price of a host-wide static key switched at every socket open and close
+/// (README, "Static keys under TCG"); stamping when the thread reads adds its wake-up time
+/// (about 1 ms per end under TCG).
+struct Arrivals {
+    /// Stamps reserved by the callback, and taken by the one reader; both wrap.
+    written: AtomicU32,
+    taken: AtomicU32,
+    slots: [AtomicU64; ARRIVAL_SLOTS as usize],
+    /// The socket's own `sk_data_ready`, which wakes the reader.
+    wake: unsafe extern "C" fn(*mut bindings::sock),
+}
+
+impl Arrivals {
+    /// The stamp of the oldest datagram not yet read, if it was stamped.
+    fn take(&self) -> Option<u64> {
+        let taken = self.taken.load(Ordering::Relaxed);
+        let written = self.written.load(Ordering::Acquire);
+        if taken == written {
+            return None;
+        }
+        // After a flood, the oldest stamps left were overwritten: go on from the oldest kept.
+        let next = if written.wrapping_sub(taken) > ARRIVAL_SLOTS {
+            written.wrapping_sub(ARRIVAL_SLOTS)
+        } else {
+            taken
+        };
+        self.taken.store(next.wrapping_add(1), Ordering::Relaxed);
+        let slot = &self.slots[(next % ARRIVAL_SLOTS) as usize];
+        Some(slot.load(Ordering::Acquire))
+    }
+
+    /// Forgets the stamps of datagrams that were never read (the socket is empty).
+    fn resync(&self) {
+        let written = self.written.load(Ordering::Acquire);
+        self.taken.store(written, Ordering::Relaxed);
+    }
+}
+
+/// `sk_data_ready` of probe sockets: stamps the arrival of the datagram just queued, then
+/// wakes the reader as the socket's own callback does.
+///
+/// # Safety
+///
+/// `sk` is a [`ProbeSocket`]'s sock: its `sk_user_data` points to the socket's [`Arrivals`],
+/// which live until a grace period after the socket is released.
+unsafe extern "C" fn stamp_arrival(sk: *mut bindings::sock) {
+    // SAFETY: See the function's contract; the pointer was set before the socket was bound.
+    let arrivals = unsafe { &*(*sk).sk_user_data.cast::<Arrivals>() };
+    let at = now_ns();
+    let i = arrivals.written.fetch_add(1, Ordering::AcqRel);
+    arrivals.slots[(i % ARRIVAL_SLOTS) as usize].store(at, Ordering::Release);
+    // SAFETY: The socket's own callback, called as the stack would have called it.
+    unsafe { (arrivals.wake)(sk) };
+}
+
 /// A kernel UDP socket in one namespace, for MPUDP's probe datagrams. Its user may sleep.
 ///
 /// Contract: the namespace outlives the socket (its owner drops it from the namespace's exit
 /// callback at the latest).
-pub(crate) struct ProbeSocket(*mut bindings::socket);
+pub(crate) struct ProbeSocket {
+    sock: *mut bindings::socket,
+    /// Pointed to by the sock's `sk_user_data`; dropped after the socket (see `drop`).
+    arrivals: KBox<Arrivals>,
+}
 
 // SAFETY: The socket layer serialises calls on one socket; the pointer is owned.
 unsafe impl Send for ProbeSocket {}
@@ -629,8 +698,39 @@ impl ProbeSocket {
                 &mut sock,
             )
         })?;
+        // SAFETY: `sock` was just created, so `sk` is set and not yet bound: no datagram
+        // can reach its callbacks, and nothing else uses `sk_user_data`.
+        let sk = unsafe { (*sock).sk };
+        // SAFETY: As above; a new socket has its protocol's default callback.
+        let Some(wake) = (unsafe { (*sk).sk_data_ready }) else {
+            // SAFETY: Created above and not used by anyone else.
+            unsafe { bindings::sock_release(sock) };
+            return Err(EINVAL);
+        };
+        let arrivals = match KBox::new(
+            Arrivals {
+                written: AtomicU32::new(0),
+                taken: AtomicU32::new(0),
+                slots: [const { AtomicU64::new(0) }; ARRIVAL_SLOTS as usize],
+                wake,
+            },
+            GFP_KERNEL,
+        ) {
+            Ok(arrivals) => arrivals,
+            Err(e) => {
+                // SAFETY: As above.
+                unsafe { bindings::sock_release(sock) };
+                return Err(e.into());
+            }
+        };
+        // SAFETY: Not yet bound (see above); `arrivals` lives until a grace period after the
+        // socket is released (`drop`), as `stamp_arrival` requires.
+        unsafe {
+            (*sk).sk_user_data = (&raw const *arrivals).cast_mut().cast();
+            (*sk).sk_data_ready = Some(stamp_arrival);
+        }
         // From here on, dropping `this` releases the socket.
-        let this = Self(sock);
+        let this = Self { sock, arrivals };
         let mut addr = bindings::sockaddr_in {
             sin_family: bindings::AF_INET as u16,
             sin_port: port.to_be(),
@@ -706,7 +806,8 @@ impl ProbeSocket {
         };
         // SAFETY: The socket is live; `msg` (a kernel msghdr: `msg_control_is_user` is false),
         // `addr`, `cmsg` and `vec` are valid for the call, and the data is only read.
-        let sent = unsafe { bindings::kernel_sendmsg(self.0, &mut msg, &mut vec, 1, data.len()) };
+        let sent =
+            unsafe { bindings::kernel_sendmsg(self.sock, &mut msg, &mut vec, 1, data.len()) };
         to_result(sent.min(0))
     }
 
@@ -721,6 +822,7 @@ impl ProbeSocket {
                 f(data, &rx);
             }
         }
+        self.arrivals.resync();
     }
 
     /// Reads one datagram into `buf`; `EAGAIN` when none came (at once unless `wait`, else
@@ -749,9 +851,9 @@ impl ProbeSocket {
         // SAFETY: The socket is live; `msg` is a kernel msghdr whose name, control buffer and
         // `vec` are valid and writable for the call.
         let got =
-            unsafe { bindings::kernel_recvmsg(self.0, &mut msg, &mut vec, 1, buf.len(), flags) };
+            unsafe { bindings::kernel_recvmsg(self.sock, &mut msg, &mut vec, 1, buf.len(), flags) };
         to_result(got.min(0))?;
-        let arrived_ns = now_ns();
+        let arrived_ns = self.arrivals.take().unwrap_or_else(now_ns);
         let mut received = Received {
             len: usize::try_from(got).unwrap_or(0),
             from: Ipv4(addr.sin_addr.s_addr),
@@ -806,7 +908,12 @@ impl Drop for ProbeSocket {
     fn drop(&mut self) {
         // SAFETY: Created by `sock_create_kern` in `open`; no thread uses it any more (its
         // worker is stopped before the socket is dropped).
-        unsafe { bindings::sock_release(self.0) };
+        unsafe { bindings::sock_release(self.sock) };
+        // A softirq that found the socket before it was closed may still be running its
+        // `stamp_arrival`; `arrivals` is freed (after this) only once it has returned.
+        // SAFETY: Process context (socket owners drop it from a worker's owner or an exit
+        // callback), which may sleep.
+        unsafe { bindings::synchronize_net() };
     }
 }
 

@@ -198,8 +198,8 @@ impl LossWindow {
                 lost += u64::from(!answered);
             }
         }
-        // At most LOSS_WINDOW * 1e6, which fits a u32.
-        (judged > 0).then(|| (lost * 1_000_000 / judged) as u32)
+        // None when nothing was judged yet. At most 1e6 (lost <= judged), which fits a u32.
+        (lost * 1_000_000).checked_div(judged).map(|ppm| ppm as u32)
     }
 }
 
