@@ -911,8 +911,9 @@ impl Drop for ProbeSocket {
         unsafe { bindings::sock_release(self.sock) };
         // A softirq that found the socket before it was closed may still be running its
         // `stamp_arrival`; `arrivals` is freed (after this) only once it has returned.
-        // SAFETY: Process context (socket owners drop it from a worker's owner or an exit
-        // callback), which may sleep.
+        // SAFETY: A probe socket is dropped in process context, which may sleep: by the
+        // configuration write or module exit that stops its worker, or by a namespace's exit
+        // callback.
         unsafe { bindings::synchronize_net() };
     }
 }
