@@ -73,12 +73,7 @@ hooks | hooks+netstamp)
 cycles)
 	load_modules
 	while [ $SECONDS -lt $end ]; do
-		case $((RANDOM % 4)) in
-		0) rmmod mpudp_send; rmmod mpudp_recv; load_modules ;;
-		1) rmmod mpudp_recv; rmmod mpudp_send; load_modules ;;
-		2) rmmod mpudp_send; insmod "$MPUDP_KO_DIR/mpudp_send.ko" ;;
-		3) rmmod mpudp_recv; insmod "$MPUDP_KO_DIR/mpudp_recv.ko" ;;
-		esac || { echo "load or unload failed"; exit 1; }
+		reload_random || { echo "load or unload failed"; exit 1; }
 		mpudp_configure "$NS_CLI" 50 && mpudp_probing "$NS_CLI" || { echo "configure failed"; exit 1; }
 		rounds=$((rounds + 1))
 	done

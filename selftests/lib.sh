@@ -101,6 +101,17 @@ unload_modules() {
 	rmmod mpudp_recv 2>/dev/null || true
 }
 
+# reload_random: unloads one module, or both in a random order, and loads what it unloaded
+# (the load/unload cycle tests' step); fails if a load or unload fails.
+reload_random() {
+	case $((RANDOM % 4)) in
+	0) rmmod mpudp_send && rmmod mpudp_recv && load_modules ;;
+	1) rmmod mpudp_recv && rmmod mpudp_send && load_modules ;;
+	2) rmmod mpudp_send && insmod "$MPUDP_KO_DIR/mpudp_send.ko" ;;
+	3) rmmod mpudp_recv && insmod "$MPUDP_KO_DIR/mpudp_recv.ko" ;;
+	esac
+}
+
 # mpudp_configure NS SPLIT: both ends of the tunnel in NS use eth1 as their secondary path,
 # know the other end's two addresses, and split at SPLIT (the fixed-split scheduler).
 mpudp_configure() {

@@ -525,12 +525,7 @@ load_unload_cycles_ok() {
 	local i
 	start_flood
 	for i in $(seq "$STRESS_CYCLES"); do
-		case $((RANDOM % 4)) in
-		0) rmmod mpudp_send; rmmod mpudp_recv; load_modules ;;
-		1) rmmod mpudp_recv; rmmod mpudp_send; load_modules ;;
-		2) rmmod mpudp_send; insmod "$MPUDP_KO_DIR/mpudp_send.ko" ;;
-		3) rmmod mpudp_recv; insmod "$MPUDP_KO_DIR/mpudp_recv.ko" ;;
-		esac || { fail "cycle $i: load or unload failed"; return 1; }
+		reload_random || { fail "cycle $i: load or unload failed"; return 1; }
 		mpudp_configure "$NS_CLI" 50 || { fail "cycle $i: configure failed"; return 1; }
 		# Running probe workers (and their sockets) must go with every unload.
 		mpudp_probing "$NS_CLI" || { fail "cycle $i: probing failed"; return 1; }
