@@ -358,7 +358,8 @@ impl WorkerBody for Prober {
         let mut next_probe = started;
         let mut buf = [0u8; probe::WIRE_LEN + 1];
         while !ffi::should_stop() {
-            // Answers first: the wait ends as one arrives, so its arrival time is taken now.
+            // Answers first: the wait ends as one arrives (its arrival time was taken in
+            // softirq when it was queued), and the sooner it is read the sooner a path is up.
             self.socket
                 .wait_and_drain(&mut buf, |data, rx| self.answer(&mut books, data, rx));
             let now = ffi::now_ns();
