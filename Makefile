@@ -26,7 +26,7 @@ CLIPPY_DRIVER ?= /usr/bin/clippy-driver
 RUSTFMT ?= $(HOME)/.cargo/bin/rustfmt
 KBUILD_ARGS = LLVM=-19 RUSTC=$(RUSTC) BINDGEN=$(BINDGEN) CLIPPY_DRIVER=$(CLIPPY_DRIVER) \
 	$(if $(CLIPPY),CLIPPY=1) KRUSTFLAGS=-Dwarnings
-RUST_SOURCES = mpudp_send.rs mpudp_recv.rs $(wildcard common/*.rs) selftests/unit.rs
+RUST_SOURCES = mpudp_send.rs mpudp_recv.rs $(wildcard common/*.rs common/ffi/*.rs) selftests/unit.rs
 SHELL_SOURCES = $(wildcard scripts/*.sh selftests/*.sh) .ci/run
 STAMP = .build
 
@@ -78,7 +78,7 @@ check-debug: deps
 	@mkdir -p $(DEBUG_SRC)/common
 	scripts/build-kernel.sh debug >$(STAMP)/kdir-debug
 	cp Kbuild mpudp_send.rs mpudp_recv.rs $(DEBUG_SRC)/
-	cp common/*.rs $(DEBUG_SRC)/common/
+	cp -r common/. $(DEBUG_SRC)/common/
 	$(MAKE) -C "$$(cat $(STAMP)/kdir-debug)" M=$(CURDIR)/$(DEBUG_SRC) $(KBUILD_ARGS) modules
 	MPUDP_KO_DIR=$(CURDIR)/$(DEBUG_SRC) VM_MEMORY=4G VM_TIMEOUT=5400 \
 		VM_APPEND="no5lvl kasan_multi_shot" \

@@ -1,10 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! MPUDP receiver: makes datagrams from the peer's alternate address look like they came
-//! from its primary address, so the tunnel application sees one peer over both paths.
+//! MPUDP receiver: makes datagrams that arrive over the secondary path look like they came
+//! over the primary one, so the tunnel application sees one peer over both paths.
 //!
-//! Only datagrams whose source or local port is the configured tunnel port, and whose source
-//! is one of the configured peer's two addresses, are touched or counted.
+//! Before the socket lookup, a datagram from the peer's alternate address gets the peer's
+//! primary address as its source and, once learned, the local address the primary path
+//! arrives at as its destination. Connected and dual-stack sockets, encapsulation sockets and
+//! `IP_PKTINFO` then see the primary path's addresses. Only datagrams whose source or local
+//! port is the configured tunnel port, and whose source is one of the configured peer's two
+//! addresses, are touched or counted.
 //!
 //! With `recv/probe_port` set, a worker thread per namespace answers the peer's path probes
 //! (see `common/probe.rs` for the wire format) on the path each arrived on, reporting what
@@ -38,14 +42,17 @@ mod parse;
     reason = "shared with mpudp_send, which measures paths and schedules"
 )]
 mod probe;
+#[path = "common/udp_hooks.rs"]
+#[allow(dead_code, reason = "shared with mpudp_send, which uses the send hook")]
+mod udp_hooks;
 
 use ffi::{
-    File, Incoming, NetExit, NetId, PageWriter, ProbeSocket, RecvHook, SysfsFiles, SysfsGroup,
-    WorkerBody, Workers,
+    File, NetExit, NetId, PageWriter, ProbeSocket, SysfsFiles, SysfsGroup, WorkerBody, Workers,
 };
 use netns::{LogLimit, NetnsTable, NsState, PathCounters};
-use parse::Peer;
+use parse::{Ipv4, Peer};
 use probe::{Kind, Message, SECONDARY};
+use udp_hooks::{Arriving, RecvHook};
 
 module! {
     type: MpudpRecv,
@@ -63,8 +70,15 @@ struct RecvState {
     port: Atomic<u32>,
     /// Datagrams from the peer's primary address.
     primary: PathCounters,
-    /// Datagrams from the peer's alternate address (reported as from the primary one).
+    /// Datagrams from the peer's alternate address (delivered as from the primary one).
     secondary: PathCounters,
+    /// The local address the peer's primary-path datagrams arrive at (as on the wire); 0
+    /// until one has arrived since `peer` was written. Secondary-path datagrams get it as
+    /// their destination.
+    primary_local: Atomic<u32>,
+    /// Secondary-path datagrams delivered unchanged because their headers could not be made
+    /// writable (no memory).
+    rewrite_errors: Atomic<u64>,
     /// The port this end answers probes on; 0 when off.
     probe_port: Atomic<u32>,
     probes_answered: Atomic<u64>,
@@ -76,6 +90,8 @@ impl NsState for RecvState {
         port: Atomic::new(0),
         primary: PathCounters::new(),
         secondary: PathCounters::new(),
+        primary_local: Atomic::new(0),
+        rewrite_errors: Atomic::new(0),
         probe_port: Atomic::new(0),
         probes_answered: Atomic::new(0),
     };
@@ -85,6 +101,8 @@ impl NsState for RecvState {
         self.port.store(0, Relaxed);
         self.primary.reset();
         self.secondary.reset();
+        self.primary_local.store(0, Relaxed);
+        self.rewrite_errors.store(0, Relaxed);
         self.probe_port.store(0, Relaxed);
         self.probes_answered.store(0, Relaxed);
     }
@@ -97,7 +115,7 @@ static RESPONDERS: Workers<Responder> = Workers::new();
 struct Policy;
 
 impl RecvHook for Policy {
-    fn report(d: Incoming<'_>) {
+    fn arrive(d: &mut Arriving<'_>) {
         let Some(ns) = NAMESPACES.find(d.net) else {
             return;
         };
@@ -108,10 +126,19 @@ impl RecvHook for Policy {
         if port == 0 || (u32::from(d.sport) != port && u32::from(d.dport) != port) {
             return;
         }
-        if *d.saddr == peer.alternate.0 && peer.alternate != peer.primary {
-            *d.saddr = peer.primary.0;
-            ns.secondary.count(d.len);
-        } else if *d.saddr == peer.primary.0 {
+        if d.saddr == peer.alternate && peer.alternate != peer.primary {
+            let learned = ns.primary_local.load(Relaxed);
+            let local = if learned != 0 { Ipv4(learned) } else { d.daddr };
+            let (sport, dport) = (d.sport, d.dport);
+            if d.rewrite(peer.primary, sport, local, dport).is_ok() {
+                ns.secondary.count(d.len);
+            } else {
+                ns.rewrite_errors.add(1u64, Relaxed);
+            }
+        } else if d.saddr == peer.primary {
+            if ns.primary_local.load(Relaxed) != d.daddr.0 {
+                ns.primary_local.store(d.daddr.0, Relaxed);
+            }
             ns.primary.count(d.len);
         }
     }
@@ -214,6 +241,14 @@ static FILES: SysfsGroup = SysfsGroup::new(
             name: c"rx_secondary_bytes",
             writable: false,
         },
+        File {
+            name: c"primary_local",
+            writable: false,
+        },
+        File {
+            name: c"rx_rewrite_errors",
+            writable: false,
+        },
     ],
 );
 
@@ -233,6 +268,11 @@ impl SysfsFiles for Policy {
             b"rx_primary_bytes" => writeln!(out, "{}", ns.primary.bytes.load(Relaxed)),
             b"rx_secondary_datagrams" => writeln!(out, "{}", ns.secondary.datagrams.load(Relaxed)),
             b"rx_secondary_bytes" => writeln!(out, "{}", ns.secondary.bytes.load(Relaxed)),
+            b"primary_local" => match ns.primary_local.load(Relaxed) {
+                0 => writeln!(out),
+                addr => writeln!(out, "{}", Ipv4(addr)),
+            },
+            b"rx_rewrite_errors" => writeln!(out, "{}", ns.rewrite_errors.load(Relaxed)),
             _ => return Err(ENOENT),
         };
         written.map_err(|_| EINVAL)
@@ -251,10 +291,10 @@ impl SysfsFiles for Policy {
             b"peer" => {
                 let peer =
                     parse::parse_peer(input).map_err(|e| REJECT_LOG.reject(path, input, e))?;
-                NAMESPACES
-                    .claim(net)?
-                    .peer
-                    .store(peer.map_or(0, Peer::pack), Relaxed);
+                let ns = NAMESPACES.claim(net)?;
+                ns.peer.store(peer.map_or(0, Peer::pack), Relaxed);
+                // Learned again from the new peer's primary path.
+                ns.primary_local.store(0, Relaxed);
             }
             b"port" => {
                 let probe_port = NAMESPACES.view(net).probe_port.load(Relaxed);
@@ -309,7 +349,7 @@ impl Drop for StopResponders {
 struct MpudpRecv {
     // Dropped in this order: the hook first, so no datagram sees state being torn down; the
     // files before the workers, so that no write starts one again.
-    _hook: ffi::RecvHookRegistration<Policy>,
+    _hook: udp_hooks::RecvHookRegistration<Policy>,
     _files: ffi::SysfsRegistration,
     _responders: StopResponders,
     _pernet: ffi::PernetRegistration,
@@ -321,7 +361,7 @@ impl kernel::Module for MpudpRecv {
         let pernet = PERNET.register::<Policy>()?;
         let responders = StopResponders;
         let files = FILES.register::<Policy>()?;
-        let hook = ffi::RecvHookRegistration::<Policy>::new().inspect_err(|_| {
+        let hook = udp_hooks::RecvHookRegistration::<Policy>::new().inspect_err(|_| {
             pr_err!("the UDP receive hook is already taken by another module\n");
         })?;
         pr_info!("loaded\n");

@@ -31,14 +31,21 @@ mod parse;
 
 #[path = "common/probe.rs"]
 mod probe;
+#[path = "common/udp_hooks.rs"]
+#[allow(
+    dead_code,
+    reason = "shared with mpudp_recv, which uses the receive hook"
+)]
+mod udp_hooks;
 
 use ffi::{
-    ConfigGuard, File, NetExit, NetId, Outgoing, PageWriter, ProbeSocket, SendHook, SysfsFiles,
-    SysfsGroup, WorkerBody, Workers,
+    ConfigGuard, File, NetExit, NetId, PageWriter, ProbeSocket, SysfsFiles, SysfsGroup, WorkerBody,
+    Workers,
 };
 use netns::{LogLimit, NetnsTable, NsState, PathCounters};
 use parse::{IfName, Peer, Scheduler};
 use probe::{LossWindow, Message, PathState, PathView, RttEstimator, PRIMARY, SECONDARY};
+use udp_hooks::{Outgoing, SendHook};
 
 module! {
     type: MpudpSend,
@@ -836,7 +843,7 @@ impl Drop for StopProbers {
 struct MpudpSend {
     // Dropped in this order: the hook first, so no datagram sees state being torn down; the
     // files before the workers, so that no write starts one again.
-    _hook: ffi::SendHookRegistration<Policy>,
+    _hook: udp_hooks::SendHookRegistration<Policy>,
     _files: ffi::SysfsRegistration,
     _path_files: [ffi::SysfsRegistration; 2],
     _paths_dir: ffi::SysfsDir,
@@ -865,7 +872,7 @@ impl kernel::Module for MpudpSend {
             PATH_GROUPS[SECONDARY].register_in::<PathFiles<SECONDARY>>(&paths_dir)?,
         ];
         let files = FILES.register::<Policy>()?;
-        let hook = ffi::SendHookRegistration::<Policy>::new().inspect_err(|_| {
+        let hook = udp_hooks::SendHookRegistration::<Policy>::new().inspect_err(|_| {
             pr_err!("the UDP send hook is already taken by another module\n");
         })?;
         pr_info!("loaded, split {split}\n");

@@ -95,12 +95,14 @@ start_flood() {
 	FLOOD=$!
 }
 
-# Starts a receiver in srv on PORT expecting COUNT datagrams; prints nothing, sets RECV_OUT.
+# start_receiver PORT COUNT [TIMEOUT [UDP_TOOL_RECV_ARGS...]]: starts a receiver in srv on
+# PORT expecting COUNT datagrams; prints nothing. finish_receiver then sets RECV_OUT.
 start_receiver() {
 	local port=$1 count=$2 timeout=${3:-$RECV_TIMEOUT}
+	shift $(($# < 3 ? $# : 3))
 	rm -f "$WORK/ready" "$WORK/recv.json"
 	in_srv "$UDP_TOOL" recv --port "$port" --count "$count" --timeout "$timeout" \
-		--ready "$WORK/ready" >"$WORK/recv.json" &
+		--ready "$WORK/ready" "$@" >"$WORK/recv.json" &
 	RECV_PID=$!
 	for _ in $(seq 50); do [ -e "$WORK/ready" ] && return 0; sleep 0.1; done
 	return 1
@@ -159,6 +161,47 @@ connected_socket_ok() {
 	finish_receiver
 	[ "$(json_get "$RECV_OUT" unique)" -eq "$n" ] && [ "$(json_get "$RECV_OUT" sources)" = "$CLI_PRIMARY=$n" ] ||
 		{ fail "connected socket: datagrams lost or misreported"; return 1; }
+}
+
+# learn_primary_local: one in-scope datagram on the primary path (split 100), from which srv's
+# mpudp_recv learns the local address the primary path arrives at; checks it learned it.
+learn_primary_local() {
+	in_cli sh -c "echo 100 > $SYSFS/split"
+	in_cli "$UDP_TOOL" send --dst "$SRV_PRIMARY" --port "$TUNNEL_PORT" --count 1 >/dev/null
+	local learned
+	for _ in $(seq 20); do
+		learned=$(knob "$NS_SRV" recv/primary_local)
+		[ "$learned" = "$SRV_PRIMARY" ] && return 0
+		sleep 0.1
+	done
+	fail "recv/primary_local is '$learned', not $SRV_PRIMARY"
+}
+
+# rewritten_delivery_ok WHAT EXPECTED_SOURCE UDP_TOOL_RECV_ARGS...: 1000 in-scope datagrams
+# with split 50 reach a receiving socket made by the arguments, every one from EXPECTED_SOURCE,
+# and about half of them arrived over the secondary path. Without the receive hook's rewrite
+# before the socket lookup, the secondary half would be missing or from the alternate address.
+rewritten_delivery_ok() {
+	local what=$1 source=$2 n=1000 r0
+	shift 2
+	learn_primary_local || return 1
+	in_cli sh -c "echo 50 > $SYSFS/split"
+	r0=$(knob "$NS_SRV" recv/rx_secondary_datagrams)
+	start_receiver "$TUNNEL_PORT" "$n" "$RECV_TIMEOUT" "$@" || return 1
+	in_cli "$UDP_TOOL" send --dst "$SRV_PRIMARY" --port "$TUNNEL_PORT" --src-port 40001 \
+		--count "$n" --pps 2000 >/dev/null
+	finish_receiver
+	local via_secondary=$(($(knob "$NS_SRV" recv/rx_secondary_datagrams) - r0))
+	ktap_print_msg "$what: $via_secondary of $n arrived over the secondary path"
+	[ "$(json_get "$RECV_OUT" unique)" -eq "$n" ] || { fail "$what: datagrams lost"; return 1; }
+	[ "$(json_get "$RECV_OUT" sources)" = "$source=$n" ] || { fail "$what: a source other than $source reported"; return 1; }
+	within_pp "$via_secondary" "$n" 50 || { fail "$what: the secondary path did not carry half"; return 1; }
+}
+
+# IP_PKTINFO reports the local address the primary path arrives at for every datagram.
+pktinfo_ok() {
+	rewritten_delivery_ok "IP_PKTINFO" "$CLI_PRIMARY" --pktinfo || return 1
+	[ "$(json_get "$RECV_OUT" locals)" = "$SRV_PRIMARY=1000" ] || { fail "IP_PKTINFO reported a local address other than $SRV_PRIMARY"; return 1; }
 }
 
 # rejects NS FILE VALUE ERRNO_WORD: the write fails, dmesg gives a reason, the value is kept.
@@ -554,7 +597,7 @@ dmesg_clean_ok() {
 }
 
 ktap_print_header
-ktap_set_plan 31
+ktap_set_plan 34
 
 dmesg -C
 # Multi-threaded QEMU TCG can run a stale int3 after the kernel re-patched a static branch
@@ -579,6 +622,11 @@ in_cli sh -c "echo 75 > $SYSFS/split"
 check "split changed at run time to 75 takes effect" split_share_ok keep
 check "coalescing: 10000 datagrams over both paths, each once, primary source" coalescing_ok
 check "connected sockets are steered too" connected_socket_ok
+check "a connected receiving socket gets both paths' datagrams, from the primary address" \
+	rewritten_delivery_ok "connected receiver" "$CLI_PRIMARY" --bind "$SRV_PRIMARY" --connect "$CLI_PRIMARY:40001"
+check "an AF_INET6 socket gets both paths' IPv4 datagrams, from the mapped primary address" \
+	rewritten_delivery_ok "AF_INET6 receiver" "::ffff:$CLI_PRIMARY" --inet6
+check "IP_PKTINFO reports the primary path's local address for both paths' datagrams" pktinfo_ok
 check "out-of-scope UDP keeps its route" out_of_scope_send_ok
 check "out-of-scope UDP keeps its source address" out_of_scope_recv_ok
 check "bad sysfs input is rejected, value kept, reason logged" bad_input_ok

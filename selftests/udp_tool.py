@@ -6,7 +6,9 @@ send: sends COUNT datagrams numbered 0..COUNT-1 (or floods until killed with --c
       paced to --pps, from an unconnected socket (as OpenVPN uses) or a connected one.
 recv: receives until COUNT distinct numbers arrived or --timeout seconds of silence, then
       prints one JSON line: received, unique, duplicates, missing, and the source addresses
-      seen with their counts.
+      seen with their counts. --connect makes it a connected socket, --inet6 an AF_INET6
+      socket that receives IPv4 as mapped addresses, and --pktinfo adds the local addresses
+      IP_PKTINFO reported ("locals").
 """
 import argparse
 import json
@@ -16,6 +18,8 @@ import sys
 import time
 
 HEADER = struct.Struct("!Q")
+# Linux's IP_PKTINFO; Python's socket module has it only from 3.12 on.
+IP_PKTINFO = getattr(socket, "IP_PKTINFO", 8)
 
 
 def send(args):
@@ -42,31 +46,51 @@ def send(args):
 
 
 def recv(args):
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    family = socket.AF_INET6 if args.inet6 else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_DGRAM)
     sock.setsockopt(socket.SOL_SOCKET, getattr(socket, "SO_RCVBUFFORCE", 33), 8 << 20)
-    sock.bind((args.bind, args.port))
+    if args.inet6:
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+    if args.pktinfo:
+        sock.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
+    bind = args.bind
+    if args.inet6:
+        bind = "::" if bind == "0.0.0.0" else "::ffff:" + bind
+    sock.bind((bind, args.port))
+    if args.connect:
+        host, port = args.connect.rsplit(":", 1)
+        sock.connect(("::ffff:" + host if args.inet6 else host, int(port)))
     sock.settimeout(args.timeout)
     if args.ready:
         open(args.ready, "w").close()
     seen = {}
     sources = {}
+    locals_ = {}
     received = 0
     while len(seen) < args.count:
         try:
-            data, (addr, _port) = sock.recvfrom(65535)
+            data, ancdata, _flags, addr = sock.recvmsg(65535, 256)
         except socket.timeout:
             break
         received += 1
         (seq,) = HEADER.unpack_from(data)
         seen[seq] = seen.get(seq, 0) + 1
-        sources[addr] = sources.get(addr, 0) + 1
-    print(json.dumps({
+        sources[addr[0]] = sources.get(addr[0], 0) + 1
+        for level, kind, value in ancdata:
+            if level == socket.IPPROTO_IP and kind == IP_PKTINFO:
+                # struct in_pktinfo: ifindex, spec_dst, addr (the header's destination).
+                local = socket.inet_ntoa(value[8:12])
+                locals_[local] = locals_.get(local, 0) + 1
+    result = {
         "received": received,
         "unique": len(seen),
         "duplicates": sum(c - 1 for c in seen.values()),
         "missing": sum(1 for i in range(args.count) if i not in seen),
         "sources": sources,
-    }))
+    }
+    if args.pktinfo:
+        result["locals"] = locals_
+    print(json.dumps(result))
 
 
 def main():
@@ -87,6 +111,9 @@ def main():
     r.add_argument("--timeout", type=float, default=5.0)
     r.add_argument("--bind", default="0.0.0.0")
     r.add_argument("--ready", help="file to create once bound")
+    r.add_argument("--connect", metavar="ADDR:PORT", help="connect to this sender")
+    r.add_argument("--inet6", action="store_true", help="dual-stack AF_INET6 socket")
+    r.add_argument("--pktinfo", action="store_true", help="report IP_PKTINFO's local address")
     args = parser.parse_args()
     (send if args.mode == "send" else recv)(args)
 

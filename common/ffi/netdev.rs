@@ -1,0 +1,78 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The netdevice notifier: being told when interfaces appear, vanish or are renamed.
+
+use core::cell::UnsafeCell;
+
+use kernel::{bindings, error::to_result, prelude::*};
+
+/// Tells a module that the set or the names of network interfaces changed somewhere.
+pub(crate) trait InterfacesChanged {
+    /// Called after an interface appeared, disappeared or was renamed; may sleep. RTNL is held,
+    /// so the implementation may take the configuration lock but nothing that waits for RTNL.
+    fn interfaces_changed();
+}
+
+/// A static netdevice notifier for one module.
+pub(crate) struct NetdevNotifier(UnsafeCell<bindings::notifier_block>);
+
+// SAFETY: Written only by `register` before the kernel sees it; afterwards only the kernel's
+// notifier chain touches it, under RTNL.
+unsafe impl Sync for NetdevNotifier {}
+
+impl NetdevNotifier {
+    /// An unregistered notifier.
+    pub(crate) const fn new() -> Self {
+        // SAFETY: All-zero is a valid, empty `notifier_block`.
+        Self(UnsafeCell::new(unsafe { core::mem::zeroed() }))
+    }
+
+    /// Calls `C::interfaces_changed` on every interface registration, unregistration and
+    /// rename, starting with one call per existing interface.
+    pub(crate) fn register<C: InterfacesChanged>(&'static self) -> Result<NetdevRegistration> {
+        // SAFETY: Not yet registered, so the kernel does not read it concurrently.
+        unsafe { (*self.0.get()).notifier_call = Some(netdev_event_trampoline::<C>) };
+        // SAFETY: The notifier block is 'static and initialised.
+        to_result(unsafe { bindings::register_netdevice_notifier(self.0.get()) })?;
+        Ok(NetdevRegistration(self.0.get()))
+    }
+}
+
+/// A registered netdevice notifier; dropping unregisters it.
+pub(crate) struct NetdevRegistration(*mut bindings::notifier_block);
+
+// SAFETY: Points to a 'static `NetdevNotifier`.
+unsafe impl Send for NetdevRegistration {}
+// SAFETY: As above.
+unsafe impl Sync for NetdevRegistration {}
+
+impl Drop for NetdevRegistration {
+    fn drop(&mut self) {
+        // SAFETY: Registered by `NetdevNotifier::register`; waits for running callbacks (RTNL).
+        unsafe { bindings::unregister_netdevice_notifier(self.0) };
+    }
+}
+
+/// The notifier callback; only the event type is used, never the device.
+///
+/// # Safety
+///
+/// Called by the netdevice notifier chain, under RTNL, in process context.
+unsafe extern "C" fn netdev_event_trampoline<C: InterfacesChanged>(
+    _nb: *mut bindings::notifier_block,
+    event: c_ulong,
+    _info: *mut c_void,
+) -> c_int {
+    let relevant = [
+        bindings::netdev_cmd_NETDEV_REGISTER,
+        bindings::netdev_cmd_NETDEV_UNREGISTER,
+        bindings::netdev_cmd_NETDEV_CHANGENAME,
+    ];
+    if relevant
+        .iter()
+        .any(|&cmd| c_ulong::try_from(cmd) == Ok(event))
+    {
+        C::interfaces_changed();
+    }
+    bindings::NOTIFY_DONE as c_int
+}

@@ -1,0 +1,64 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Per-namespace operations: being told when a network namespace goes away.
+
+use core::cell::UnsafeCell;
+
+use kernel::{bindings, error::to_result, prelude::*};
+
+use super::NetId;
+
+/// Tells a module that a network namespace is going away, so that it forgets its state.
+pub(crate) trait NetExit {
+    /// Called once per namespace, after its last socket is gone; may sleep.
+    fn net_exit(net: NetId);
+}
+
+/// A static `pernet_operations` for one module.
+pub(crate) struct PernetOps(UnsafeCell<bindings::pernet_operations>);
+
+// SAFETY: Written only by `register` before the kernel sees it; afterwards only the kernel's
+// pernet code touches it, under its own lock.
+unsafe impl Sync for PernetOps {}
+
+impl PernetOps {
+    /// Unregistered operations.
+    pub(crate) const fn new() -> Self {
+        // SAFETY: All-zero is a valid, empty `pernet_operations`.
+        Self(UnsafeCell::new(unsafe { core::mem::zeroed() }))
+    }
+
+    /// Calls `E::net_exit` for every namespace that exits from now on, and for every namespace
+    /// when the registration is dropped.
+    pub(crate) fn register<E: NetExit>(&'static self) -> Result<PernetRegistration> {
+        // SAFETY: Not yet registered, so the kernel does not read it concurrently.
+        unsafe { (*self.0.get()).exit = Some(net_exit_trampoline::<E>) };
+        // SAFETY: The operations are 'static and initialised.
+        to_result(unsafe { bindings::register_pernet_subsys(self.0.get()) })?;
+        Ok(PernetRegistration(self.0.get()))
+    }
+}
+
+/// Registered pernet operations; dropping unregisters them.
+pub(crate) struct PernetRegistration(*mut bindings::pernet_operations);
+
+// SAFETY: Points to a 'static `PernetOps`.
+unsafe impl Send for PernetRegistration {}
+// SAFETY: As above.
+unsafe impl Sync for PernetRegistration {}
+
+impl Drop for PernetRegistration {
+    fn drop(&mut self) {
+        // SAFETY: Registered by `PernetOps::register`.
+        unsafe { bindings::unregister_pernet_subsys(self.0) };
+    }
+}
+
+/// The `exit` callback of the module's pernet operations.
+///
+/// # Safety
+///
+/// `net` is a namespace being dismantled (called by the kernel's pernet code).
+unsafe extern "C" fn net_exit_trampoline<E: NetExit>(net: *mut bindings::net) {
+    E::net_exit(NetId::from_raw(net));
+}
