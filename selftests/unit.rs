@@ -337,3 +337,298 @@ mod probing {
         assert_eq!(kbps(0, 100, 0), 0);
     }
 }
+
+#[path = "../common/reorder.rs"]
+#[allow(dead_code, reason = "the modules use every item; a test may not")]
+mod reorder;
+
+mod reordering {
+    use super::reorder::*;
+
+    const MS: u64 = 1_000_000;
+    const LIMITS: Limits = Limits {
+        wait_ns: 50 * MS,
+        max_bytes: 1 << 20,
+    };
+
+    /// A buffer of 64 slots and what it delivered: (sequence, why).
+    struct Harness {
+        buf: Reorder<u32, 64>,
+        out: Vec<(u32, Release)>,
+    }
+
+    impl Harness {
+        fn new() -> Self {
+            Self {
+                buf: Reorder::new(),
+                out: Vec::new(),
+            }
+        }
+
+        fn arrive(&mut self, seq: u32, now_ms: u64) {
+            self.arrive_sized(seq, 100, now_ms, LIMITS);
+        }
+
+        fn arrive_sized(&mut self, seq: u32, len: usize, now_ms: u64, limits: Limits) {
+            let out = &mut self.out;
+            self.buf
+                .arrive(seq, seq, len, now_ms * MS, limits, |s, why| {
+                    out.push((s, why))
+                });
+        }
+
+        fn expire(&mut self, now_ms: u64) {
+            let out = &mut self.out;
+            self.buf
+                .expire(now_ms * MS, LIMITS, |s, why| out.push((s, why)));
+        }
+
+        fn seqs(&self) -> Vec<u32> {
+            self.out.iter().map(|&(s, _)| s).collect()
+        }
+    }
+
+    #[test]
+    fn in_order_datagrams_pass_at_once() {
+        let mut h = Harness::new();
+        for seq in 100..200 {
+            h.arrive(seq, 0);
+        }
+        assert_eq!(h.seqs(), (100..200).collect::<Vec<_>>());
+        assert!(h.out.iter().all(|&(_, why)| why == Release::InOrder));
+        assert_eq!(h.buf.held(), 0);
+        assert_eq!(h.buf.deadline(), None);
+        assert_eq!(h.buf.counters, Counters::default());
+    }
+
+    #[test]
+    fn a_datagram_after_a_gap_waits_until_the_gap_fills() {
+        let mut h = Harness::new();
+        h.arrive(0, 0);
+        h.arrive(2, 1);
+        h.arrive(3, 2);
+        assert_eq!(h.seqs(), [0]);
+        assert_eq!(h.buf.held(), 2);
+        assert_eq!(
+            h.buf.deadline(),
+            Some(51 * MS),
+            "the first held one's wait ends first"
+        );
+        h.arrive(1, 10);
+        assert_eq!(
+            h.out,
+            [
+                (0, Release::InOrder),
+                (1, Release::InOrder),
+                (2, Release::Filled),
+                (3, Release::Filled)
+            ]
+        );
+        assert_eq!(h.buf.held(), 0);
+        assert_eq!(h.buf.deadline(), None);
+        assert_eq!(h.buf.counters.held, 2);
+        assert_eq!(h.buf.counters.filled, 2);
+        assert_eq!(h.buf.counters.deepest, 2);
+    }
+
+    #[test]
+    fn the_wait_ends_on_time_and_a_late_datagram_still_goes() {
+        let mut h = Harness::new();
+        h.arrive(0, 0);
+        h.arrive(2, 10);
+        h.arrive(4, 30);
+        h.expire(59);
+        assert_eq!(h.seqs(), [0], "nobody's wait has ended yet");
+        assert_eq!(h.buf.deadline(), Some(60 * MS));
+        h.expire(60);
+        assert_eq!(h.out[1..], [(2, Release::Timeout)], "4 has 20 ms left");
+        assert_eq!(h.buf.deadline(), Some(80 * MS));
+        h.expire(80);
+        assert_eq!(h.out[2..], [(4, Release::Timeout)]);
+        assert_eq!(h.buf.deadline(), None);
+        // The gaps were given up; their datagrams are delivered when they come, not dropped.
+        h.arrive(1, 90);
+        h.arrive(3, 91);
+        h.arrive(5, 92);
+        assert_eq!(h.seqs(), [0, 2, 4, 1, 3, 5]);
+        assert_eq!(h.buf.counters.late, 2);
+        assert_eq!(h.buf.counters.timeout, 2);
+    }
+
+    #[test]
+    fn a_timeout_releases_everything_before_the_expired_datagram() {
+        let mut h = Harness::new();
+        h.arrive(0, 0);
+        h.arrive(5, 0);
+        h.arrive(3, 20);
+        h.expire(50);
+        // 5's wait ended; 3 arrived later but comes first, so it goes too, in order.
+        assert_eq!(h.seqs(), [0, 3, 5]);
+        assert_eq!(h.buf.held(), 0);
+    }
+
+    #[test]
+    fn the_byte_cap_gives_up_the_oldest_gap() {
+        let mut h = Harness::new();
+        let limits = Limits {
+            wait_ns: 50 * MS,
+            max_bytes: 300,
+        };
+        h.arrive_sized(0, 100, 0, limits);
+        h.arrive_sized(2, 100, 0, limits);
+        h.arrive_sized(3, 100, 0, limits);
+        h.arrive_sized(5, 100, 0, limits);
+        assert_eq!(h.buf.held_bytes(), 300);
+        h.arrive_sized(7, 100, 0, limits);
+        assert_eq!(h.seqs(), [0, 2, 3], "the gap at 1 was given up for room");
+        assert_eq!(h.buf.held_bytes(), 200);
+        assert_eq!(h.buf.counters.overflow, 2);
+        let too_big = Limits {
+            wait_ns: 50 * MS,
+            max_bytes: 50,
+        };
+        h.arrive_sized(9, 100, 0, too_big);
+        assert_eq!(
+            h.seqs(),
+            [0, 2, 3, 5, 7, 9],
+            "it can never fit: everything goes"
+        );
+    }
+
+    #[test]
+    fn the_window_is_the_slot_count() {
+        let mut h = Harness::new();
+        h.arrive(0, 0);
+        h.arrive(2, 0);
+        h.arrive(64, 0);
+        assert_eq!(h.seqs(), [0], "64 is within 64 slots of the expected 1");
+        h.arrive(65, 0);
+        assert_eq!(h.seqs(), [0, 2], "65 is not: the gap at 1 goes");
+        h.arrive(1000, 0);
+        assert_eq!(h.seqs(), [0, 2, 64, 65, 1000]);
+        assert_eq!(h.buf.held(), 0);
+        h.arrive(1001, 0);
+        assert_eq!(h.out.last(), Some(&(1001, Release::InOrder)));
+    }
+
+    #[test]
+    fn duplicates_are_delivered_not_held_twice() {
+        let mut h = Harness::new();
+        h.arrive(0, 0);
+        h.arrive(2, 0);
+        h.arrive(2, 0);
+        h.arrive(0, 0);
+        assert_eq!(
+            h.seqs(),
+            [0, 2, 0],
+            "the second 2 goes at once; the second 0 is late"
+        );
+        assert_eq!(h.buf.held(), 1);
+        assert_eq!(h.buf.counters.late, 2);
+    }
+
+    #[test]
+    fn sequence_numbers_wrap() {
+        let mut h = Harness::new();
+        let start = u32::MAX - 2;
+        h.arrive(start, 0);
+        h.arrive(1, 0);
+        h.arrive(u32::MAX, 0);
+        h.arrive(start + 1, 0);
+        h.arrive(0, 0);
+        assert_eq!(h.seqs(), [start, start + 1, u32::MAX, 0, 1]);
+    }
+
+    #[test]
+    fn a_restarted_peer_resynchronises() {
+        let mut h = Harness::new();
+        h.arrive(10, 0);
+        h.arrive(12, 0);
+        h.arrive(5_000_000, 1);
+        assert_eq!(h.seqs(), [10, 12, 5_000_000]);
+        assert_eq!(h.buf.counters.resyncs, 1);
+        h.arrive(5_000_001, 2);
+        assert_eq!(h.out.last(), Some(&(5_000_001, Release::InOrder)));
+    }
+
+    #[test]
+    fn flush_delivers_everything_held_in_order() {
+        let mut h = Harness::new();
+        h.arrive(0, 0);
+        for seq in [9, 3, 7, 5] {
+            h.arrive(seq, 0);
+        }
+        let out = &mut h.out;
+        h.buf.flush(|s, why| out.push((s, why)));
+        assert_eq!(h.seqs(), [0, 3, 5, 7, 9]);
+        assert!(h.out[1..].iter().all(|&(_, why)| why == Release::Flush));
+        assert_eq!(h.buf.held(), 0);
+        assert_eq!(h.buf.deadline(), None);
+    }
+
+    /// Two paths, one 40 ms slower, datagrams alternating between them, some lost: with a
+    /// wait above the delay difference, everything that arrives is delivered exactly once
+    /// and in order, and nothing waits longer than the wait.
+    #[test]
+    fn two_paths_of_unequal_delay_come_out_in_order() {
+        let mut h = Harness::new();
+        let mut lcg: u64 = 1;
+        let mut rand = move || {
+            lcg = lcg
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (lcg >> 33) as u32
+        };
+        // (arrival in µs, sequence) for 2,000 datagrams sent 1 ms apart.
+        let mut arrivals: Vec<(u64, u32)> = Vec::new();
+        let mut lost = std::collections::HashSet::new();
+        for seq in 0..2000u32 {
+            if rand() % 100 == 0 {
+                lost.insert(seq);
+                continue;
+            }
+            let delay_ms = if seq % 2 == 0 { 10 } else { 50 };
+            arrivals.push((
+                u64::from(seq) * 1000 + delay_ms * 1000 + u64::from(rand() % 500),
+                seq,
+            ));
+        }
+        arrivals.sort();
+        let limits = Limits {
+            wait_ns: 45 * MS,
+            max_bytes: 1 << 20,
+        };
+        let mut delivered_at: Vec<(u32, u64)> = Vec::new();
+        let mut arrived_at = std::collections::HashMap::new();
+        for &(t_us, seq) in &arrivals {
+            let now = t_us * 1000;
+            // The timer runs whenever it is due before this arrival.
+            while let Some(due) = h.buf.deadline().filter(|&d| d <= now) {
+                let out = &mut delivered_at;
+                h.buf.expire(due, limits, |s, _| out.push((s, due)));
+            }
+            arrived_at.insert(seq, now);
+            let out = &mut delivered_at;
+            h.buf
+                .arrive(seq, seq, 100, now, limits, |s, _| out.push((s, now)));
+        }
+        let out = &mut delivered_at;
+        h.buf.flush(|s, _| out.push((s, u64::MAX)));
+        let seqs: Vec<u32> = delivered_at.iter().map(|&(s, _)| s).collect();
+        let mut sorted = seqs.clone();
+        sorted.sort();
+        assert_eq!(seqs, sorted, "delivered in order");
+        assert_eq!(seqs.len(), arrivals.len(), "each exactly once");
+        for &(seq, at) in delivered_at.iter().filter(|&&(_, at)| at != u64::MAX) {
+            assert!(
+                at - arrived_at[&seq] <= limits.wait_ns,
+                "{seq} waited too long"
+            );
+        }
+        assert!(
+            h.buf.counters.timeout > 0,
+            "the lost ones' gaps were given up on time"
+        );
+        assert_eq!(h.buf.counters.late, 0);
+    }
+}
