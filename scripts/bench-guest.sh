@@ -183,6 +183,8 @@ load_modules || exit 1
 mkdir -p "$work/www"
 head -c "$size" /dev/urandom >"$work/www/file"
 [ -s "$out" ] || echo "grid,rate0_mbit,rate1_mbit,rtt0_ms,rtt1_ms,loss,tunnel,run,bytes,seconds,goodput_mbit,srv_secondary_permille,srv_wire_bytes,srv_wire_packets" >"$out"
+total=$((${#cells[@]} * ${#tunnels[@]} * runs))
+done_count=0
 for cell in "${cells[@]}"; do
 	read -r rate0 rate1 rtt0 rtt1 loss <<<"$cell"
 	# One-way delays in microseconds: the 1 ms RTT cells need half milliseconds.
@@ -215,6 +217,9 @@ for cell in "${cells[@]}"; do
 			line="$grid,$rate0,$rate1,$rtt0,$rtt1,$loss,$tunnel,$run,$size,$secs,$mbit,$share,$wire,$packets"
 			echo "$line" >>"$out"
 			echo "$line"
+			# One progress line per download; run-bench.sh shows these on the host as they come.
+			done_count=$((done_count + 1))
+			echo "progress: [$done_count/$total] ${rate0}/${rate1} Mbit/s, ${rtt0}/${rtt1} ms RTT, loss $loss: $tunnel run $run/$runs: $mbit Mbit/s"
 		done
 		tunnel_down
 	done

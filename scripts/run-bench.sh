@@ -24,10 +24,21 @@ else
 	guest="BENCH_TUNNELS='${BENCH_TUNNELS:-}' BENCH_CELLS='${BENCH_CELLS:-}'"
 	guest+=" scripts/bench-guest.sh '$grid' '$csv' $runs"
 fi
+# The guest's output goes to console.log; its progress lines (one per download) are shown
+# here as they come, so that a grid of many minutes does not look like a hang.
+: >"$out/console.log"
+(tail -n +1 -F "$out/console.log" 2>/dev/null | grep --line-buffered '^progress: ' |
+	sed -u 's/^progress: /run-bench: /') &
+progress=$!
+echo "run-bench: booting the VM for grid $grid; one line per download follows"
 # The guest can write only into the directory given to vm-exec.sh.
 VM_TIMEOUT=${VM_TIMEOUT:-7200} "$here/scripts/vm-exec.sh" "$tree" "$out" \
 	"cd '$here' && MPUDP_DIR='$here' $guest"
 rc=$?
+sleep 1 # the last progress line
+pkill -P "$progress" 2>/dev/null
+kill "$progress" 2>/dev/null
+wait "$progress" 2>/dev/null
 tail -n 5 "$out/console.log" 2>/dev/null
 [ -s "$csv" ] || exit 1
 python3 "$here/scripts/bench-report.py" "$csv" | tee "$out/$name.md"
