@@ -632,3 +632,112 @@ mod reordering {
         assert_eq!(h.buf.counters.late, 0);
     }
 }
+
+#[path = "../common/seq.rs"]
+#[allow(dead_code, reason = "the modules use every item; a test may not")]
+mod seq;
+
+mod sequencing {
+    use super::seq::*;
+
+    #[test]
+    fn data_header_round_trips_and_rejects_foreign_datagrams() {
+        let header = DataHeader {
+            path: 7,
+            token: 0xdead_beef,
+            seq: 0x0102_0304,
+            path_seq: u32::MAX,
+        };
+        let wire = header.encode();
+        assert_eq!(&wire[..4], &[0x4d, 0x55, 0x20, 7]);
+        let mut datagram = wire.to_vec();
+        datagram.extend_from_slice(b"tunnel payload");
+        assert_eq!(DataHeader::decode(&datagram, 0xdead_beef), Some(header));
+        assert_eq!(
+            DataHeader::decode(&datagram, 0xdead_beee),
+            None,
+            "another session"
+        );
+        assert_eq!(
+            DataHeader::decode(&wire[..15], 0xdead_beef),
+            None,
+            "too short"
+        );
+        for (at, value) in [(0, 0x4e), (1, 0x56), (2, 0x10), (2, 0x21), (3, 8)] {
+            let mut bad = wire;
+            bad[at] = value;
+            assert_eq!(
+                DataHeader::decode(&bad, 0xdead_beef),
+                None,
+                "byte {at} = {value}"
+            );
+        }
+    }
+
+    fn meter_over(seqs: impl IntoIterator<Item = u32>, per_interval: usize) -> LossMeter {
+        let mut meter = LossMeter::new();
+        for (i, seq) in seqs.into_iter().enumerate() {
+            meter.arrive(seq);
+            if (i + 1) % per_interval == 0 {
+                meter.close_interval();
+            }
+        }
+        meter
+    }
+
+    #[test]
+    fn a_clean_path_reads_no_loss_even_reordered() {
+        let in_order = meter_over(0..10_000, 1000);
+        assert_eq!(in_order.loss_ppm(), 0);
+        assert_eq!(in_order.expected(), 10_000);
+        let swapped = meter_over((0..10_000u32).map(|s| s ^ 1), 1000);
+        assert_eq!(swapped.loss_ppm(), 0);
+    }
+
+    #[test]
+    fn one_percent_loss_reads_ten_thousand_ppm() {
+        // 9,900 arrivals in ten intervals of 990.
+        let meter = meter_over((0..10_000u32).filter(|s| s % 100 != 42), 990);
+        assert_eq!(meter.expected(), 10_000);
+        assert_eq!(meter.loss_ppm(), 10_000);
+        // 100 ppm resolution: one datagram in 10,000 (9,999 arrivals in nine intervals).
+        let one_lost = meter_over((0..10_000u32).filter(|&s| s != 5000), 1111);
+        assert_eq!(one_lost.loss_ppm(), 100);
+    }
+
+    #[test]
+    fn the_window_forgets_old_intervals() {
+        let mut meter = meter_over((0..10_000u32).filter(|s| s % 10 != 0), 900);
+        assert!(meter.loss_ppm() > 90_000);
+        for seq in 10_000..20_000 {
+            meter.arrive(seq);
+            if seq % 1000 == 999 {
+                meter.close_interval();
+            }
+        }
+        assert_eq!(meter.loss_ppm(), 0, "ten clean intervals later");
+    }
+
+    #[test]
+    fn a_late_datagram_fills_its_gap_and_a_restart_is_no_loss() {
+        let mut meter = LossMeter::new();
+        for seq in [0, 1, 3, 4] {
+            meter.arrive(seq);
+        }
+        meter.close_interval();
+        assert_eq!(meter.loss_ppm(), 200_000, "2 is missing so far");
+        meter.arrive(2);
+        meter.arrive(5);
+        meter.close_interval();
+        assert_eq!(meter.loss_ppm(), 0, "2 arrived an interval late");
+        meter.arrive(3_000_000_000);
+        meter.arrive(3_000_000_001);
+        meter.close_interval();
+        assert_eq!(
+            meter.loss_ppm(),
+            0,
+            "a restarted sender is not a gap of 3e9"
+        );
+        assert_eq!(LossMeter::new().loss_ppm(), 0);
+    }
+}
