@@ -16,7 +16,9 @@
 //!   new one would exceed either, the oldest gaps are given up (their datagrams released in
 //!   order) until it fits.
 //! - Per datagram, the work is constant apart from releasing what it unblocks (each held
-//!   datagram is released once); the timer's work is one pass over the window.
+//!   datagram is released once); the timer's work is two passes over the window.
+//! - The wait ([`wait_ns`]) is what a gap can still be filled in: the spread of the paths'
+//!   one-way delays ([`RelativeDelay`]), four deviations of jitter and a margin, capped.
 
 /// A sequence number further than this from the expected one, either way, means the peer
 /// started again (a module reload or a new peer): the buffer resynchronises to it.
@@ -333,4 +335,56 @@ impl<T, const N: usize> Reorder<T, N> {
         }
         self.deadline = earliest.map(|t| t.saturating_add(limits.wait_ns));
     }
+}
+
+/// One path's one-way delay as seen by the receiver, relative to the sender's clock: arrival
+/// time (receiver's clock) minus send time (sender's clock), smoothed as RFC 6298 smooths
+/// RTT. The unknown offset between the two clocks is the same on every path, so differences
+/// between paths are true delay differences.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct RelativeDelay {
+    /// Smoothed relative delay, ns; meaningless before the first sample.
+    pub(crate) smoothed_ns: i64,
+    /// Its mean deviation, ns.
+    pub(crate) deviation_ns: u64,
+    /// Whether any sample arrived.
+    pub(crate) valid: bool,
+}
+
+impl RelativeDelay {
+    /// Folds in a datagram sent at `sent_ns` (sender's clock) that arrived at `arrived_ns`
+    /// (receiver's clock); both clocks wrap-free 64-bit nanoseconds.
+    pub(crate) fn sample(&mut self, sent_ns: u64, arrived_ns: u64) {
+        let r = arrived_ns.wrapping_sub(sent_ns) as i64;
+        if !self.valid {
+            self.valid = true;
+            self.smoothed_ns = r;
+            self.deviation_ns = 0;
+        } else {
+            let err = self.smoothed_ns.abs_diff(r);
+            self.deviation_ns = (3 * self.deviation_ns + err) / 4;
+            self.smoothed_ns += (r - self.smoothed_ns) / 8;
+        }
+    }
+}
+
+/// How long a held datagram may wait for the gap before it: the spread of the paths' delays
+/// (slowest minus fastest) plus four times the largest deviation plus `margin_ns`, at most
+/// `cap_ns`. With fewer than two measured paths there is no spread, and the wait is the
+/// margin (reordering then comes from jitter only).
+pub(crate) fn wait_ns(paths: &[RelativeDelay], margin_ns: u64, cap_ns: u64) -> u64 {
+    let mut measured = paths.iter().filter(|p| p.valid);
+    let Some(first) = measured.next() else {
+        return margin_ns.min(cap_ns);
+    };
+    let (mut lo, mut hi, mut dev) = (first.smoothed_ns, first.smoothed_ns, first.deviation_ns);
+    for p in measured {
+        lo = lo.min(p.smoothed_ns);
+        hi = hi.max(p.smoothed_ns);
+        dev = dev.max(p.deviation_ns);
+    }
+    hi.abs_diff(lo)
+        .saturating_add(dev.saturating_mul(4))
+        .saturating_add(margin_ns)
+        .min(cap_ns)
 }

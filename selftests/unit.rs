@@ -566,6 +566,41 @@ mod reordering {
         assert_eq!(h.buf.deadline(), None);
     }
 
+    #[test]
+    fn the_wait_is_the_delay_spread_plus_jitter_within_the_cap() {
+        // The receiver's clock is 1 s ahead of the sender's: it cancels out.
+        let offset = 1_000 * MS;
+        let mut fast = RelativeDelay::default();
+        let mut slow = RelativeDelay::default();
+        for i in 0..100u64 {
+            let sent = i * MS;
+            fast.sample(sent, sent + offset + 10 * MS);
+            slow.sample(sent, sent + offset + 60 * MS + (i % 2) * 2 * MS);
+        }
+        assert_eq!(fast.smoothed_ns, (offset + 10 * MS) as i64);
+        assert_eq!(fast.deviation_ns, 0);
+        assert!(slow.deviation_ns > 0 && slow.deviation_ns <= 2 * MS);
+        let wait = wait_ns(&[fast, slow], 5 * MS, 500 * MS);
+        let spread = slow.smoothed_ns.abs_diff(fast.smoothed_ns);
+        assert!((50 * MS..=52 * MS).contains(&spread), "{spread}");
+        assert_eq!(wait, spread + 4 * slow.deviation_ns + 5 * MS);
+        assert_eq!(
+            wait_ns(&[fast, slow], 5 * MS, 30 * MS),
+            30 * MS,
+            "the hard cap"
+        );
+        assert_eq!(
+            wait_ns(&[fast], 5 * MS, 500 * MS),
+            5 * MS,
+            "one path: margin only"
+        );
+        assert_eq!(
+            wait_ns(&[RelativeDelay::default(), fast], 5 * MS, 500 * MS),
+            5 * MS
+        );
+        assert_eq!(wait_ns(&[], 5 * MS, MS), MS);
+    }
+
     /// Two paths, one 40 ms slower, datagrams alternating between them, some lost: with a
     /// wait above the delay difference, everything that arrives is delivered exactly once
     /// and in order, and nothing waits longer than the wait.
