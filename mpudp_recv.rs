@@ -136,7 +136,9 @@ impl RecvHook for Policy {
                 ns.rewrite_errors.add(1u64, Relaxed);
             }
         } else if d.saddr == peer.primary {
-            if ns.primary_local.load(Relaxed) != d.daddr.0 {
+            // Learned only from datagrams to one of this host's own addresses: a spoofed
+            // broadcast must not become every secondary datagram's destination.
+            if ns.primary_local.load(Relaxed) != d.daddr.0 && d.net.is_local_address(d.daddr) {
                 ns.primary_local.store(d.daddr.0, Relaxed);
             }
             ns.primary.count(d.len);

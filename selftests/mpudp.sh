@@ -17,6 +17,9 @@ DELAY_MS=10
 WORK=$(mktemp -d)
 SHARE_DATAGRAMS=10000
 SHARE_TOLERANCE_PP=2
+# The client port of the encap_rcv test's FOU socket; above the ephemeral range, so that no
+# other socket's datagrams can match it.
+FOU_PEER_PORT=61194
 FUZZ_WRITES=${FUZZ_WRITES:-10000}
 STRESS_CYCLES=${STRESS_CYCLES:-200}
 # Seconds a receiver waits for the first (and each next) datagram; the debug kernel needs more
@@ -196,6 +199,30 @@ rewritten_delivery_ok() {
 	[ "$(json_get "$RECV_OUT" unique)" -eq "$n" ] || { fail "$what: datagrams lost"; return 1; }
 	[ "$(json_get "$RECV_OUT" sources)" = "$source=$n" ] || { fail "$what: a source other than $source reported"; return 1; }
 	within_pp "$via_secondary" "$n" 50 || { fail "$what: the secondary path did not carry half"; return 1; }
+}
+
+# A kernel encapsulation socket (foo-over-UDP, ipproto 17, connected: local primary address,
+# the peer's primary address and FOU_PEER_PORT) gets both paths' datagrams through its
+# encap_rcv: every inner datagram reaches a socket on port 7777 from the peer's primary
+# address. Without the rewrite before the lookup, the secondary half matches no socket.
+encap_rcv_ok() {
+	local n=1000 r0
+	learn_primary_local || return 1
+	in_srv ip fou add port "$TUNNEL_PORT" ipproto 17 local "$SRV_PRIMARY" peer "$CLI_PRIMARY" \
+		peer_port "$FOU_PEER_PORT" || { fail "cannot add the FOU socket"; return 1; }
+	in_cli sh -c "echo 50 > $SYSFS/split"
+	r0=$(knob "$NS_SRV" recv/rx_secondary_datagrams)
+	start_receiver 7777 "$n" || return 1
+	in_cli "$UDP_TOOL" send --dst "$SRV_PRIMARY" --port "$TUNNEL_PORT" --src-port "$FOU_PEER_PORT" \
+		--inner-udp-port 7777 --count "$n" --pps 2000 >/dev/null
+	finish_receiver
+	in_srv ip fou del port "$TUNNEL_PORT" local "$SRV_PRIMARY" peer "$CLI_PRIMARY" \
+		peer_port "$FOU_PEER_PORT"
+	local via_secondary=$(($(knob "$NS_SRV" recv/rx_secondary_datagrams) - r0))
+	ktap_print_msg "FOU: $via_secondary of $n arrived over the secondary path"
+	[ "$(json_get "$RECV_OUT" unique)" -eq "$n" ] || { fail "FOU: datagrams lost"; return 1; }
+	[ "$(json_get "$RECV_OUT" sources)" = "$CLI_PRIMARY=$n" ] || { fail "FOU: a source other than $CLI_PRIMARY reported"; return 1; }
+	within_pp "$via_secondary" "$n" 50 || { fail "FOU: the secondary path did not carry half"; return 1; }
 }
 
 # IP_PKTINFO reports the local address the primary path arrives at for every datagram.
@@ -597,7 +624,7 @@ dmesg_clean_ok() {
 }
 
 ktap_print_header
-ktap_set_plan 34
+ktap_set_plan 35
 
 dmesg -C
 # Multi-threaded QEMU TCG can run a stale int3 after the kernel re-patched a static branch
@@ -612,6 +639,11 @@ time.sleep(86400)' &
 unload_modules
 load_modules || ktap_exit_fail_msg "cannot load the modules"
 topology_up "$RATE" "$DELAY_MS" "$DELAY_MS" || ktap_exit_fail_msg "cannot build the topology"
+# The encap_rcv test creates and deletes an encapsulation socket, which switches the host-wide
+# udp_encap_needed_key. One more encapsulation socket, held for the whole suite and opened
+# before any traffic, keeps that key on, so the test only changes its count and never
+# re-patches kernel text (README, "Static keys under TCG").
+ip fou add port 5555 ipproto 17 || ktap_exit_fail_msg "cannot add the key-holding FOU socket"
 mpudp_configure "$NS_CLI" 50 && mpudp_configure "$NS_SRV" 50 || ktap_exit_fail_msg "cannot configure"
 
 check "split 0 sends 100% on the secondary path" split_share_ok 0
@@ -627,6 +659,7 @@ check "a connected receiving socket gets both paths' datagrams, from the primary
 check "an AF_INET6 socket gets both paths' IPv4 datagrams, from the mapped primary address" \
 	rewritten_delivery_ok "AF_INET6 receiver" "::ffff:$CLI_PRIMARY" --inet6
 check "IP_PKTINFO reports the primary path's local address for both paths' datagrams" pktinfo_ok
+check "a kernel encapsulation socket's encap_rcv gets both paths' datagrams (FOU)" encap_rcv_ok
 check "out-of-scope UDP keeps its route" out_of_scope_send_ok
 check "out-of-scope UDP keeps its source address" out_of_scope_recv_ok
 check "bad sysfs input is rejected, value kept, reason logged" bad_input_ok

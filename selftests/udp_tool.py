@@ -3,7 +3,8 @@
 """Numbered-datagram sender and checking receiver for the MPUDP selftests.
 
 send: sends COUNT datagrams numbered 0..COUNT-1 (or floods until killed with --count 0),
-      paced to --pps, from an unconnected socket (as OpenVPN uses) or a connected one.
+      paced to --pps, from an unconnected socket (as OpenVPN uses) or a connected one;
+      --inner-udp-port wraps each number in a UDP header for a foo-over-UDP receiver.
 recv: receives until COUNT distinct numbers arrived or --timeout seconds of silence, then
       prints one JSON line: received, unique, duplicates, missing, and the source addresses
       seen with their counts. --connect makes it a connected socket, --inet6 an AF_INET6
@@ -28,11 +29,17 @@ def send(args):
     if args.connect:
         sock.connect((args.dst, args.port))
     payload = bytes(max(0, args.size - HEADER.size))
+    # --inner-udp-port: each datagram's payload starts with a UDP header (to that port, no
+    # checksum), as foo-over-UDP with ipproto 17 expects.
+    inner = struct.Struct("!HHHH")
     gap = 1.0 / args.pps if args.pps else 0.0
     start = time.monotonic()
     n = 0
     while args.count == 0 or n < args.count:
         data = HEADER.pack(n) + payload
+        if args.inner_udp_port:
+            port = args.inner_udp_port
+            data = inner.pack(port, port, inner.size + len(data), 0) + data
         if args.connect:
             sock.send(data)
         else:
@@ -105,6 +112,8 @@ def main():
     s.add_argument("--bind", default="0.0.0.0")
     s.add_argument("--src-port", type=int, default=0)
     s.add_argument("--connect", action="store_true")
+    s.add_argument("--inner-udp-port", type=int, default=0,
+                   help="prefix a UDP header to this port (foo-over-UDP payload)")
     r = sub.add_parser("recv")
     r.add_argument("--port", type=int, required=True)
     r.add_argument("--count", type=int, required=True)

@@ -68,6 +68,16 @@ impl NetId {
         (!dev.is_null()).then(|| unsafe { (*dev).ifindex })
     }
 
+    /// Whether `addr` is an IPv4 address configured on an interface of this namespace (not a
+    /// broadcast, multicast or foreign address). Takes no lock; safe in softirq.
+    pub(crate) fn is_local_address(self, addr: Ipv4) -> bool {
+        let _rcu = rcu::read_lock();
+        // SAFETY: The namespace is alive (file contract) and the RCU read lock is held, as
+        // `devref = false` requires; the result is only compared with NULL.
+        let dev = unsafe { bindings::__ip_dev_find(self.0.cast_mut(), addr.0, false) };
+        !dev.is_null()
+    }
+
     /// The source address to use on interface `ifindex` towards `dst`, if the interface exists,
     /// is up with carrier, and has an IPv4 address of its own. Per-datagram path: no allocation, no lock.
     pub(crate) fn usable_source(self, ifindex: i32, dst: Ipv4) -> Option<Ipv4> {
