@@ -776,3 +776,141 @@ mod sequencing {
         assert_eq!(LossMeter::new().loss_ppm(), 0);
     }
 }
+
+#[path = "../common/control.rs"]
+#[allow(dead_code, reason = "the modules use every item; a test may not")]
+mod control;
+
+mod path_control {
+    use super::control::*;
+    use super::seq::{DataHeader, HEADER_LEN};
+
+    const S: u64 = 1_000_000_000;
+
+    #[test]
+    fn control_messages_round_trip_exactly() {
+        let probe = Control::Probe(Probe {
+            path: 1,
+            token: 0x0102_0304,
+            seq: 7,
+            sent_ns: 0x1122_3344_5566_7788,
+            primary_addr: [10, 0, 1, 2],
+        });
+        let reply = Control::Reply(Reply {
+            path: 7,
+            token: 9,
+            seq: u32::MAX,
+            loss_ppm: 10_000,
+            rx_bytes: 1 << 40,
+            rx_datagrams: 12345,
+        });
+        let unknown = Control::UnknownSession { path: 0, token: 5 };
+        for message in [probe, reply, unknown] {
+            let mut wire = [0u8; PROBE_LEN];
+            let len = message.encode(&mut wire);
+            assert_eq!(Control::decode(&wire[..len]), Some(message));
+            // One byte more or less is not a control message.
+            assert_eq!(Control::decode(&wire[..len - 1]), None);
+            if len < PROBE_LEN {
+                assert_eq!(Control::decode(&wire[..len + 1]), None);
+            }
+        }
+    }
+
+    #[test]
+    fn foreign_and_data_datagrams_are_not_control() {
+        let mut wire = [0u8; PROBE_LEN];
+        let probe = Control::Probe(Probe {
+            path: 0,
+            token: 1,
+            seq: 1,
+            sent_ns: 1,
+            primary_addr: [10, 0, 1, 2],
+        });
+        probe.encode(&mut wire);
+        for (at, value) in [(0, 0), (1, 0), (2, 0x11), (2, 0x24), (3, 8), (31, 1)] {
+            let mut bad = wire;
+            bad[at] = value;
+            assert_eq!(Control::decode(&bad), None, "byte {at} = {value}");
+        }
+        let data = DataHeader {
+            path: 0,
+            token: 1,
+            seq: 1,
+            path_seq: 1,
+        }
+        .encode();
+        let mut sequenced = data.to_vec();
+        sequenced.extend_from_slice(&[0; 16]);
+        assert_eq!(
+            Control::decode(&sequenced),
+            None,
+            "a sequenced datagram is data"
+        );
+        assert_eq!(
+            Control::decode(b"\x48\x00\x00\x01 an OpenVPN P_DATA_V2"),
+            None
+        );
+    }
+
+    #[test]
+    fn answering_never_amplifies() {
+        let mut wire = [0u8; PROBE_LEN];
+        let reply_len = Control::Reply(Reply {
+            path: 0,
+            token: 0,
+            seq: 0,
+            loss_ppm: 0,
+            rx_bytes: 0,
+            rx_datagrams: 0,
+        })
+        .encode(&mut wire);
+        assert!(
+            reply_len <= PROBE_LEN,
+            "a reply is no longer than its probe"
+        );
+        let unknown_len = Control::UnknownSession { path: 0, token: 0 }.encode(&mut wire);
+        assert!(
+            unknown_len < HEADER_LEN,
+            "shorter than any sequenced datagram"
+        );
+    }
+
+    #[test]
+    fn the_header_starts_only_after_an_answer_and_stops_when_the_peer_goes_quiet() {
+        let mut peer = Capability::new();
+        assert!(!peer.sequenced());
+        assert!(peer.should_probe(0));
+        peer.probe_sent(0);
+        peer.answered(S / 10);
+        assert!(peer.sequenced());
+        peer.tick(S / 10 + S - 1);
+        assert!(peer.sequenced());
+        peer.tick(S / 10 + S);
+        assert!(!peer.sequenced(), "silent for 1 s: the module may be gone");
+        assert_eq!(peer.kind, PeerKind::Unknown);
+        peer.answered(2 * S);
+        peer.unknown_session();
+        assert!(
+            !peer.sequenced(),
+            "the peer restarted: no header until it answers again"
+        );
+    }
+
+    #[test]
+    fn a_peer_without_mpudp_is_left_alone() {
+        let mut peer = Capability::new();
+        for i in 0..Capability::GIVE_UP_AFTER {
+            assert!(peer.should_probe(u64::from(i) * S / 10));
+            peer.probe_sent(u64::from(i) * S / 10);
+        }
+        assert_eq!(peer.kind, PeerKind::Plain);
+        assert!(!peer.sequenced());
+        let gave_up = S * 9 / 10;
+        assert!(!peer.should_probe(gave_up + Capability::RETRY_NS - 1));
+        assert!(peer.should_probe(gave_up + Capability::RETRY_NS));
+        peer.probe_sent(gave_up + Capability::RETRY_NS);
+        peer.answered(gave_up + Capability::RETRY_NS + S / 10);
+        assert!(peer.sequenced(), "it loaded MPUDP since");
+    }
+}

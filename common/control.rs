@@ -1,0 +1,244 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! In-band path control, pure logic: the control messages that travel in the tunnel's own
+//! 5-tuple on each path, and the sender's view of whether the peer runs MPUDP.
+//!
+//! Only `core` is used, so everything here is unit-tested on the build host
+//! (`selftests/unit.rs`). Not wired into the modules yet (issue 13).
+//!
+//! Every message starts like the data header (`seq.rs`): magic "MU", version 2 and kind,
+//! path, and the sender's session token. Big-endian:
+//!
+//! | kind | length | fields after the 8-byte prefix |
+//! |---|---|---|
+//! | 1 probe | 32 | seq (4), send time ns on the prober's monotonic clock (8), the address the prober sends the primary path to (4), zero (8) |
+//! | 2 reply | 32 | the probe's seq (4), the path's loss at the responder in ppm (4), payload bytes the responder received on the path (8), datagrams (8) |
+//! | 3 unknown session | 8 | none: "I hold no session with this token; say hello again" |
+//!
+//! A reply is never longer than the probe it answers, and an unknown-session message is
+//! shorter than any sequenced datagram: answering never amplifies. The responder answers a
+//! probe at once, from the receive hook, so no hold time is reported or trusted: the prober
+//! takes the RTT from its own send record.
+
+use crate::seq::{MAGIC, MAX_PATHS, VERSION};
+
+/// Length of a probe and of a reply.
+pub(crate) const PROBE_LEN: usize = 32;
+/// Length of an unknown-session message.
+pub(crate) const UNKNOWN_SESSION_LEN: usize = 8;
+
+const KIND_PROBE: u8 = 1;
+const KIND_REPLY: u8 = 2;
+const KIND_UNKNOWN_SESSION: u8 = 3;
+
+/// A path probe: the prober asks the responder to answer on the same path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Probe {
+    pub(crate) path: u8,
+    pub(crate) token: u32,
+    pub(crate) seq: u32,
+    pub(crate) sent_ns: u64,
+    /// The peer address the prober sends the primary path to: the responder's own primary
+    /// address, which secondary-path datagrams are delivered to.
+    pub(crate) primary_addr: [u8; 4],
+}
+
+/// The answer to a probe, with what the responder measured on that path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Reply {
+    pub(crate) path: u8,
+    pub(crate) token: u32,
+    pub(crate) seq: u32,
+    pub(crate) loss_ppm: u32,
+    pub(crate) rx_bytes: u64,
+    pub(crate) rx_datagrams: u64,
+}
+
+/// A control message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Control {
+    Probe(Probe),
+    Reply(Reply),
+    /// The sender of this message holds no session with `token`.
+    UnknownSession {
+        path: u8,
+        token: u32,
+    },
+}
+
+fn prefix(out: &mut [u8], kind: u8, path: u8, token: u32) {
+    out[0..2].copy_from_slice(&MAGIC.to_be_bytes());
+    out[2] = VERSION << 4 | kind;
+    out[3] = path;
+    out[4..8].copy_from_slice(&token.to_be_bytes());
+}
+
+fn u32_at(bytes: &[u8], at: usize) -> u32 {
+    u32::from_be_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
+}
+
+fn u64_at(bytes: &[u8], at: usize) -> u64 {
+    (u64::from(u32_at(bytes, at)) << 32) | u64::from(u32_at(bytes, at + 4))
+}
+
+impl Control {
+    /// The message's wire form, in `out` (at least [`PROBE_LEN`] bytes); returns its length.
+    pub(crate) fn encode(&self, out: &mut [u8; PROBE_LEN]) -> usize {
+        *out = [0; PROBE_LEN];
+        match *self {
+            Control::Probe(p) => {
+                prefix(out, KIND_PROBE, p.path, p.token);
+                out[8..12].copy_from_slice(&p.seq.to_be_bytes());
+                out[12..20].copy_from_slice(&p.sent_ns.to_be_bytes());
+                out[20..24].copy_from_slice(&p.primary_addr);
+                PROBE_LEN
+            }
+            Control::Reply(r) => {
+                prefix(out, KIND_REPLY, r.path, r.token);
+                out[8..12].copy_from_slice(&r.seq.to_be_bytes());
+                out[12..16].copy_from_slice(&r.loss_ppm.to_be_bytes());
+                out[16..24].copy_from_slice(&r.rx_bytes.to_be_bytes());
+                out[24..32].copy_from_slice(&r.rx_datagrams.to_be_bytes());
+                PROBE_LEN
+            }
+            Control::UnknownSession { path, token } => {
+                prefix(out, KIND_UNKNOWN_SESSION, path, token);
+                UNKNOWN_SESSION_LEN
+            }
+        }
+    }
+
+    /// The control message that `payload` is, if it is exactly one: right magic, version,
+    /// kind, path and length, and zero where zero is due. Anything else is not control.
+    pub(crate) fn decode(payload: &[u8]) -> Option<Self> {
+        if payload.len() < UNKNOWN_SESSION_LEN
+            || u16::from_be_bytes([payload[0], payload[1]]) != MAGIC
+            || payload[2] >> 4 != VERSION
+            || usize::from(payload[3]) >= MAX_PATHS
+        {
+            return None;
+        }
+        let (kind, path, token) = (payload[2] & 0xf, payload[3], u32_at(payload, 4));
+        match (kind, payload.len()) {
+            (KIND_PROBE, PROBE_LEN) if payload[24..].iter().all(|&b| b == 0) => {
+                Some(Control::Probe(Probe {
+                    path,
+                    token,
+                    seq: u32_at(payload, 8),
+                    sent_ns: u64_at(payload, 12),
+                    primary_addr: [payload[20], payload[21], payload[22], payload[23]],
+                }))
+            }
+            (KIND_REPLY, PROBE_LEN) => Some(Control::Reply(Reply {
+                path,
+                token,
+                seq: u32_at(payload, 8),
+                loss_ppm: u32_at(payload, 12).min(1_000_000),
+                rx_bytes: u64_at(payload, 16),
+                rx_datagrams: u64_at(payload, 24),
+            })),
+            (KIND_UNKNOWN_SESSION, UNKNOWN_SESSION_LEN) => {
+                Some(Control::UnknownSession { path, token })
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Whether the sender may put the sequencing header on its datagrams to the peer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PeerKind {
+    /// Not known yet: datagrams go without a header while probes ask.
+    Unknown,
+    /// The peer answered a probe of this session: datagrams carry the header.
+    Mpudp,
+    /// The peer answered none of [`Capability::GIVE_UP_AFTER`] probes: datagrams go without a
+    /// header, and it is asked again only every [`Capability::RETRY_NS`].
+    Plain,
+}
+
+/// The sender's knowledge of the peer, from probes sent and answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Capability {
+    pub(crate) kind: PeerKind,
+    /// Probes sent since the last answer (or since the start).
+    unanswered: u32,
+    /// When the last answer arrived, ns.
+    last_answer_ns: u64,
+    /// When the peer was last judged plain, ns.
+    plain_since_ns: u64,
+}
+
+impl Default for Capability {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Capability {
+    /// Unanswered probes after which an unknown peer is taken for one without MPUDP.
+    pub(crate) const GIVE_UP_AFTER: u32 = 10;
+    /// How long an MPUDP peer may answer nothing, on any path, before the header stops:
+    /// if its module was unloaded, every sequenced datagram is garbage to its application.
+    pub(crate) const SILENCE_NS: u64 = 1_000_000_000;
+    /// How often a plain peer is asked again.
+    pub(crate) const RETRY_NS: u64 = 10_000_000_000;
+
+    /// Nothing known.
+    pub(crate) const fn new() -> Self {
+        Self {
+            kind: PeerKind::Unknown,
+            unanswered: 0,
+            last_answer_ns: 0,
+            plain_since_ns: 0,
+        }
+    }
+
+    /// Whether a probe should go out now (on a probe interval's tick).
+    pub(crate) fn should_probe(&self, now_ns: u64) -> bool {
+        self.kind != PeerKind::Plain || now_ns.saturating_sub(self.plain_since_ns) >= Self::RETRY_NS
+    }
+
+    /// A probe went out at `now_ns`.
+    pub(crate) fn probe_sent(&mut self, now_ns: u64) {
+        self.unanswered = self.unanswered.saturating_add(1);
+        match self.kind {
+            PeerKind::Unknown if self.unanswered >= Self::GIVE_UP_AFTER => {
+                self.kind = PeerKind::Plain;
+                self.plain_since_ns = now_ns;
+            }
+            PeerKind::Plain => self.plain_since_ns = now_ns,
+            _ => {}
+        }
+    }
+
+    /// A reply of this session arrived at `now_ns`.
+    pub(crate) fn answered(&mut self, now_ns: u64) {
+        self.kind = PeerKind::Mpudp;
+        self.unanswered = 0;
+        self.last_answer_ns = now_ns;
+    }
+
+    /// The peer said it holds no session with our token (it restarted): stop the header at
+    /// once and ask again.
+    pub(crate) fn unknown_session(&mut self) {
+        self.kind = PeerKind::Unknown;
+        self.unanswered = 0;
+    }
+
+    /// Time passed (called on each probe tick): an MPUDP peer that has been silent for
+    /// [`Capability::SILENCE_NS`] is no longer sent headers.
+    pub(crate) fn tick(&mut self, now_ns: u64) {
+        if self.kind == PeerKind::Mpudp
+            && now_ns.saturating_sub(self.last_answer_ns) >= Self::SILENCE_NS
+        {
+            self.kind = PeerKind::Unknown;
+            self.unanswered = 0;
+        }
+    }
+
+    /// Whether datagrams to the peer carry the sequencing header now.
+    pub(crate) fn sequenced(&self) -> bool {
+        self.kind == PeerKind::Mpudp
+    }
+}
