@@ -39,7 +39,7 @@ sleep 1 # the last progress line
 pkill -P "$progress" 2>/dev/null
 kill "$progress" 2>/dev/null
 wait "$progress" 2>/dev/null
-tail -n 5 "$out/console.log" 2>/dev/null
+grep -v '^progress: ' "$out/console.log" 2>/dev/null | tail -n 5
 [ -s "$csv" ] || exit 1
 python3 "$here/scripts/bench-report.py" "$csv" | tee "$out/$name.md"
 exit "$rc"
