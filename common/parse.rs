@@ -146,7 +146,8 @@ impl fmt::Display for Ipv4 {
     }
 }
 
-/// Parses a dotted-quad unicast address (not 0.0.0.0, multicast or broadcast).
+/// Parses a dotted-quad unicast address a peer can have: not in 0/8 ("this network"),
+/// 127/8 (loopback), 224/4 (multicast) or 240/4 (reserved, and the broadcast address).
 pub(crate) fn parse_ipv4(input: &[u8]) -> Result<Ipv4, Invalid> {
     let mut octets = [0u8; 4];
     let mut parts = input.split(|&b| b == b'.');
@@ -160,7 +161,7 @@ pub(crate) fn parse_ipv4(input: &[u8]) -> Result<Ipv4, Invalid> {
     if parts.next().is_some() {
         return Err(Invalid::BadAddress);
     }
-    let unusable = octets == [0, 0, 0, 0] || octets == [255; 4] || (224..=239).contains(&octets[0]);
+    let unusable = octets[0] == 0 || octets[0] == 127 || octets[0] >= 224;
     if unusable {
         return Err(Invalid::BadAddress);
     }

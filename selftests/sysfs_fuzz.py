@@ -45,8 +45,9 @@ def canonical_address(text):
     parts = text.split(".")
     if len(parts) != 4 or any(canonical_number(p, 255) is None or len(p) > 3 for p in parts):
         return None
-    addr = ipaddress.IPv4Address(text)
-    if addr.is_multicast or int(addr) in (0, 0xFFFFFFFF):
+    # Not 0/8, 127/8 (loopback), 224/4 (multicast) or 240/4 (reserved, broadcast).
+    first = int(ipaddress.IPv4Address(text)) >> 24
+    if first in (0, 127) or first >= 224:
         return None
     return text
 
@@ -114,7 +115,8 @@ def candidates(name, existing):
     numbers = ["0", "1", "50", "99", "100", "101", "65535", "65536", "4294967295",
                "4294967296", "-1", "+1", "007", " 1", "1 ", "1\n\n", "0x1f", ""]
     addresses = ["10.0.1.2", "10.0.2.2", "0.0.0.0", "255.255.255.255", "224.0.0.1",
-                 "1.2.3", "1.2.3.4.5", "256.1.1.1", "01.2.3.4"]
+                 "1.2.3", "1.2.3.4.5", "256.1.1.1", "01.2.3.4", "127.0.0.1", "240.0.0.1",
+                 "0.1.2.3", "223.255.255.254"]
     while True:
         kind = random.randrange(7)
         if kind == 0:

@@ -45,8 +45,16 @@ fn numbers_are_plain_decimal_within_range() {
 #[test]
 fn addresses_are_unicast_dotted_quads() {
     assert_eq!(parse_ipv4(b"10.0.2.2"), Ok(ip(10, 0, 2, 2)));
+    assert_eq!(parse_ipv4(b"1.0.0.0"), Ok(ip(1, 0, 0, 0)));
+    assert_eq!(parse_ipv4(b"223.255.255.254"), Ok(ip(223, 255, 255, 254)));
+    assert_eq!(parse_ipv4(b"126.255.255.255"), Ok(ip(126, 255, 255, 255)));
     for bad in [
-        &b"10.0.2"[..],
+        &b"0.1.2.3"[..],
+        b"127.0.0.1",
+        b"127.255.255.254",
+        b"239.255.255.255",
+        b"240.0.0.1",
+        b"10.0.2",
         b"10.0.2.2.1",
         b"10.0.2.256",
         b"10.0.02.2",
