@@ -138,7 +138,9 @@ impl RecvHook for Policy {
         } else if d.saddr == peer.primary {
             // Learned only from datagrams to one of this host's own addresses: a spoofed
             // broadcast must not become every secondary datagram's destination.
-            if ns.primary_local.load(Relaxed) != d.daddr.0 && d.net.is_local_address(d.daddr) {
+            // SAFETY: The hook runs for a datagram in `d.net`, which is alive for the call.
+            let to_local = || unsafe { d.net.is_local_address(d.daddr) };
+            if ns.primary_local.load(Relaxed) != d.daddr.0 && to_local() {
                 ns.primary_local.store(d.daddr.0, Relaxed);
             }
             ns.primary.count(d.len);
@@ -163,9 +165,9 @@ struct Responder {
 }
 
 impl WorkerBody for Responder {
-    fn run(&self) {
+    fn run(&self, thread: &ffi::WorkerThread) {
         let mut buf = [0u8; probe::WIRE_LEN + 1];
-        while !ffi::should_stop() {
+        while !thread.should_stop() {
             // The time a probe waits here is reported to the prober and subtracted.
             self.socket
                 .wait_and_drain(&mut buf, |data, rx| self.answer(data, rx));

@@ -275,7 +275,8 @@ impl SendHook for Policy {
         if parse::on_secondary(n, ns.secondary_permille()) {
             let ifindex = ns.secondary_ifindex.load(Relaxed);
             let source = (ifindex != 0)
-                .then(|| d.net.usable_source(ifindex, peer.alternate))
+                // SAFETY: The hook runs for a datagram sent in `d.net`, alive for the call.
+                .then(|| unsafe { d.net.usable_source(ifindex, peer.alternate) })
                 .flatten();
             if let Some(source) = source {
                 *d.daddr = peer.alternate.0;
@@ -300,8 +301,10 @@ impl ffi::InterfacesChanged for Policy {
         NAMESPACES.for_each(|net, ns| {
             let name = ns.secondary_name();
             if !name.as_bytes().is_empty() {
-                ns.secondary_ifindex
-                    .store(net.ifindex(&name).unwrap_or(0), Relaxed);
+                // SAFETY: A namespace holding state is alive: its exit removes the state under
+                // the configuration lock, which this holds.
+                let ifindex = unsafe { net.ifindex(&name) };
+                ns.secondary_ifindex.store(ifindex.unwrap_or(0), Relaxed);
             }
         });
     }
@@ -356,7 +359,7 @@ impl PathBook {
 const RATE_WINDOW_NS: u64 = 500_000_000;
 
 impl WorkerBody for Prober {
-    fn run(&self) {
+    fn run(&self, thread: &ffi::WorkerThread) {
         let Ok(mut books) = KBox::new([PathBook::new(), PathBook::new()], GFP_KERNEL) else {
             pr_err!("probing: out of memory; paths are not measured\n");
             return;
@@ -364,7 +367,7 @@ impl WorkerBody for Prober {
         let started = ffi::now_ns();
         let mut next_probe = started;
         let mut buf = [0u8; probe::WIRE_LEN + 1];
-        while !ffi::should_stop() {
+        while !thread.should_stop() {
             // Answers first: the wait ends as one arrives (its arrival time was taken in
             // softirq when it was queued), and the sooner it is read the sooner a path is up.
             self.socket
@@ -401,7 +404,8 @@ impl Prober {
             } else {
                 let ifindex = self.ns.secondary_ifindex.load(Relaxed);
                 match (ifindex != 0)
-                    .then(|| self.net.usable_source(ifindex, peer.alternate))
+                    // SAFETY: A namespace's prober is stopped before the namespace exits.
+                    .then(|| unsafe { self.net.usable_source(ifindex, peer.alternate) })
                     .flatten()
                 {
                     Some(source) => {
@@ -747,7 +751,8 @@ impl SysfsFiles for Policy {
                 let parsed =
                     parse::parse_ifname(input).map_err(|e| REJECT_LOG.reject(path, input, e))?;
                 let (ifindex, ifname) = match parsed {
-                    Some(ifname) => match net.ifindex(&ifname) {
+                    // SAFETY: `net` is the writing task's namespace, alive while it writes.
+                    Some(ifname) => match unsafe { net.ifindex(&ifname) } {
                         Some(ifindex) => (ifindex, ifname),
                         None => {
                             if REJECT_LOG.allow() {

@@ -3,28 +3,38 @@
 //! Worker kernel threads, at most one per namespace, and what they may call.
 
 use core::cell::UnsafeCell;
+use core::marker::PhantomData;
 
 use kernel::{bindings, prelude::*};
 
 use super::{ConfigGuard, NetId};
 
-/// Sleeps for about `ms` milliseconds (at least one tick), or less if the thread is stopped.
-pub(crate) fn sleep_ms(ms: u32) {
-    // SAFETY: Called only from worker threads, which may sleep.
-    unsafe { bindings::msleep_interruptible(ms) };
-}
+/// Proof that the code holding it runs in a worker thread started by [`Worker::start`]: only
+/// `worker_main` makes one (the field is private), and it cannot leave that thread (neither
+/// `Send` nor `Sync`).
+pub(crate) struct WorkerThread(PhantomData<*mut ()>);
 
-/// Whether the calling worker thread has been told to stop.
-pub(crate) fn should_stop() -> bool {
-    // SAFETY: Called only from worker threads (kernel threads started by `Worker::start`).
-    unsafe { bindings::kthread_should_stop() }
+impl WorkerThread {
+    /// Whether this worker thread has been told to stop.
+    pub(crate) fn should_stop(&self) -> bool {
+        // SAFETY: `self` proves that this runs in a kernel thread made by `Worker::start`,
+        // as `kthread_should_stop` requires.
+        unsafe { bindings::kthread_should_stop() }
+    }
+
+    /// Sleeps for about `ms` milliseconds, at least one tick (`kthread_stop` does not cut it
+    /// short).
+    fn sleep_ms(&self, ms: u32) {
+        // SAFETY: `self` proves that this runs in a kernel thread, which may sleep.
+        unsafe { bindings::msleep_interruptible(ms) };
+    }
 }
 
 /// What a worker thread does.
 pub(crate) trait WorkerBody: Send + Sync + 'static {
     /// Runs in a kernel thread (process context, may sleep) and returns once
-    /// [`should_stop`] is true.
-    fn run(&self);
+    /// [`WorkerThread::should_stop`] is true.
+    fn run(&self, thread: &WorkerThread);
 }
 
 /// A running kernel thread and the data it works on; dropping stops the thread and waits for
@@ -76,10 +86,12 @@ impl<T: WorkerBody> Drop for Worker<T> {
 unsafe extern "C" fn worker_main<T: WorkerBody>(data: *mut c_void) -> c_int {
     // SAFETY: See the function's contract.
     let body = unsafe { &*data.cast_const().cast::<T>() };
-    body.run();
+    // This is the thread `Worker::start` made, as `WorkerThread` promises.
+    let thread = WorkerThread(PhantomData);
+    body.run(&thread);
     // `kthread_stop` needs the thread to still exist when it is called.
-    while !should_stop() {
-        sleep_ms(10);
+    while !thread.should_stop() {
+        thread.sleep_ms(10);
     }
     0
 }
@@ -102,16 +114,24 @@ impl<T: WorkerBody> Workers<T> {
         ))
     }
 
-    /// The table, exclusively: the caller holds the configuration lock (`_config`).
+    /// The table, exclusively.
+    ///
+    /// # Safety
+    ///
+    /// No other reference returned by `table` is alive while the result is. Holding the
+    /// configuration lock (`_config`) keeps other threads out; within one thread, the caller
+    /// must not call it again while it uses the result.
     #[allow(clippy::mut_from_ref, reason = "exclusive by the configuration lock")]
-    fn table(&self, _config: &ConfigGuard) -> &mut [WorkerSlot<T>] {
-        // SAFETY: Every caller holds the configuration lock, so no other reference exists.
+    unsafe fn table(&self, _config: &ConfigGuard) -> &mut [WorkerSlot<T>] {
+        // SAFETY: Other threads are kept out by the configuration lock, and this thread
+        // holds no other reference (the function's contract).
         unsafe { &mut *self.0.get() }
     }
 
     /// Whether `net` has a worker.
     pub(crate) fn running(&self, config: &ConfigGuard, net: NetId) -> bool {
-        self.table(config)
+        // SAFETY: The only reference from `table`, dropped before this returns.
+        unsafe { self.table(config) }
             .iter()
             .flatten()
             .any(|(owner, _)| *owner == net)
@@ -126,8 +146,9 @@ impl<T: WorkerBody> Workers<T> {
         body: KBox<T>,
     ) -> Result {
         self.stop(config, net);
-        let slot = self
-            .table(config)
+        // SAFETY: The only reference from `table` (`stop` has returned), dropped before this
+        // returns.
+        let slot = unsafe { self.table(config) }
             .iter_mut()
             .find(|slot| slot.is_none())
             .ok_or(ENOSPC)?;
@@ -137,7 +158,8 @@ impl<T: WorkerBody> Workers<T> {
 
     /// Stops `net`'s worker, if it has one, and waits for it.
     pub(crate) fn stop(&self, config: &ConfigGuard, net: NetId) {
-        for slot in self.table(config).iter_mut() {
+        // SAFETY: The only reference from `table`, dropped before this returns.
+        for slot in unsafe { self.table(config) }.iter_mut() {
             if slot.as_ref().is_some_and(|(owner, _)| *owner == net) {
                 *slot = None;
             }
@@ -146,7 +168,8 @@ impl<T: WorkerBody> Workers<T> {
 
     /// Stops every worker.
     pub(crate) fn stop_all(&self, config: &ConfigGuard) {
-        for slot in self.table(config).iter_mut() {
+        // SAFETY: The only reference from `table`, dropped before this returns.
+        for slot in unsafe { self.table(config) }.iter_mut() {
             *slot = None;
         }
     }

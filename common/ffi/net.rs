@@ -6,12 +6,16 @@ use kernel::{bindings, prelude::*, sync::rcu};
 
 use crate::parse::{IfName, Ipv4};
 
-/// The identity of a network namespace.
+/// The identity of a network namespace: an address compared as a key. Making one is safe;
+/// the lookups that dereference it are `unsafe fn`s whose callers vouch that the namespace
+/// is alive (inside a hook for it, in a task that lives in it, in its worker thread, or
+/// under the configuration lock while it holds state, which its exit removes under that
+/// lock).
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) struct NetId(*const bindings::net);
 
-// SAFETY: A `NetId` is an address used as a key; it is only dereferenced under the contract in
-// the file comment, which does not depend on the thread.
+// SAFETY: A `NetId` is an address used as a key; it is only dereferenced by the `unsafe fn`
+// lookups below, whose contract does not depend on the thread.
 unsafe impl Send for NetId {}
 // SAFETY: As above; the type has no interior mutability.
 unsafe impl Sync for NetId {}
@@ -58,10 +62,14 @@ impl NetId {
     }
 
     /// Looks up an interface by name in this namespace; `None` if there is none.
-    pub(crate) fn ifindex(self, name: &IfName) -> Option<i32> {
+    ///
+    /// # Safety
+    ///
+    /// The namespace is alive for the duration of the call (see [`NetId`]).
+    pub(crate) unsafe fn ifindex(self, name: &IfName) -> Option<i32> {
         let _rcu = rcu::read_lock();
-        // SAFETY: The namespace is alive (file contract), the RCU read lock is held, and `name`
-        // is NUL-terminated (`IfName` keeps its last byte NUL).
+        // SAFETY: The namespace is alive (the caller's contract), the RCU read lock is held,
+        // and `name` is NUL-terminated (`IfName` keeps its last byte NUL).
         let dev =
             unsafe { bindings::dev_get_by_name_rcu(self.0.cast_mut(), name.0.as_ptr().cast()) };
         // SAFETY: `dev` is non-NULL and cannot be freed before the RCU read lock is dropped.
@@ -70,9 +78,13 @@ impl NetId {
 
     /// Whether `addr` is an IPv4 address configured on an interface of this namespace (not a
     /// broadcast, multicast or foreign address). Takes no lock; safe in softirq.
-    pub(crate) fn is_local_address(self, addr: Ipv4) -> bool {
+    ///
+    /// # Safety
+    ///
+    /// The namespace is alive for the duration of the call (see [`NetId`]).
+    pub(crate) unsafe fn is_local_address(self, addr: Ipv4) -> bool {
         let _rcu = rcu::read_lock();
-        // SAFETY: The namespace is alive (file contract) and the RCU read lock is held, as
+        // SAFETY: The namespace is alive (the caller's contract) and the RCU read lock is held, as
         // `devref = false` requires; the result is only compared with NULL.
         let dev = unsafe { bindings::__ip_dev_find(self.0.cast_mut(), addr.0, false) };
         !dev.is_null()
@@ -80,9 +92,13 @@ impl NetId {
 
     /// The source address to use on interface `ifindex` towards `dst`, if the interface exists,
     /// is up with carrier, and has an IPv4 address of its own. Per-datagram path: no allocation, no lock.
-    pub(crate) fn usable_source(self, ifindex: i32, dst: Ipv4) -> Option<Ipv4> {
+    ///
+    /// # Safety
+    ///
+    /// The namespace is alive for the duration of the call (see [`NetId`]).
+    pub(crate) unsafe fn usable_source(self, ifindex: i32, dst: Ipv4) -> Option<Ipv4> {
         let _rcu = rcu::read_lock();
-        // SAFETY: The namespace is alive (file contract) and the RCU read lock is held.
+        // SAFETY: The namespace is alive (the caller's contract) and the RCU read lock is held.
         let dev = unsafe { bindings::dev_get_by_index_rcu(self.0.cast_mut(), ifindex) };
         if dev.is_null() {
             return None;

@@ -3,6 +3,7 @@
 //! The netdevice notifier: being told when interfaces appear, vanish or are renamed.
 
 use core::cell::UnsafeCell;
+use core::sync::atomic::{AtomicBool, Ordering};
 
 use kernel::{bindings, error::to_result, prelude::*};
 
@@ -14,7 +15,12 @@ pub(crate) trait InterfacesChanged {
 }
 
 /// A static netdevice notifier for one module.
-pub(crate) struct NetdevNotifier(UnsafeCell<bindings::notifier_block>);
+pub(crate) struct NetdevNotifier {
+    raw: UnsafeCell<bindings::notifier_block>,
+    /// Set by the first `register`; a second one (which would rewrite what the kernel
+    /// reads) fails with `EBUSY`. Statics are fresh at every module load.
+    claimed: AtomicBool,
+}
 
 // SAFETY: Written only by `register` before the kernel sees it; afterwards only the kernel's
 // notifier chain touches it, under RTNL.
@@ -23,18 +29,25 @@ unsafe impl Sync for NetdevNotifier {}
 impl NetdevNotifier {
     /// An unregistered notifier.
     pub(crate) const fn new() -> Self {
-        // SAFETY: All-zero is a valid, empty `notifier_block`.
-        Self(UnsafeCell::new(unsafe { core::mem::zeroed() }))
+        Self {
+            // SAFETY: All-zero is a valid, empty `notifier_block`.
+            raw: UnsafeCell::new(unsafe { core::mem::zeroed() }),
+            claimed: AtomicBool::new(false),
+        }
     }
 
     /// Calls `C::interfaces_changed` on every interface registration, unregistration and
     /// rename, starting with one call per existing interface.
     pub(crate) fn register<C: InterfacesChanged>(&'static self) -> Result<NetdevRegistration> {
-        // SAFETY: Not yet registered, so the kernel does not read it concurrently.
-        unsafe { (*self.0.get()).notifier_call = Some(netdev_event_trampoline::<C>) };
+        if self.claimed.swap(true, Ordering::AcqRel) {
+            return Err(EBUSY);
+        }
+        // SAFETY: Only the one call that claimed it gets here, before the kernel can see it,
+        // so nothing reads or writes it concurrently.
+        unsafe { (*self.raw.get()).notifier_call = Some(netdev_event_trampoline::<C>) };
         // SAFETY: The notifier block is 'static and initialised.
-        to_result(unsafe { bindings::register_netdevice_notifier(self.0.get()) })?;
-        Ok(NetdevRegistration(self.0.get()))
+        to_result(unsafe { bindings::register_netdevice_notifier(self.raw.get()) })?;
+        Ok(NetdevRegistration(self.raw.get()))
     }
 }
 

@@ -3,6 +3,7 @@
 //! Per-namespace operations: being told when a network namespace goes away.
 
 use core::cell::UnsafeCell;
+use core::sync::atomic::{AtomicBool, Ordering};
 
 use kernel::{bindings, error::to_result, prelude::*};
 
@@ -15,7 +16,12 @@ pub(crate) trait NetExit {
 }
 
 /// A static `pernet_operations` for one module.
-pub(crate) struct PernetOps(UnsafeCell<bindings::pernet_operations>);
+pub(crate) struct PernetOps {
+    raw: UnsafeCell<bindings::pernet_operations>,
+    /// Set by the first `register`; a second one (which would rewrite what the kernel
+    /// reads) fails with `EBUSY`. Statics are fresh at every module load.
+    claimed: AtomicBool,
+}
 
 // SAFETY: Written only by `register` before the kernel sees it; afterwards only the kernel's
 // pernet code touches it, under its own lock.
@@ -24,18 +30,25 @@ unsafe impl Sync for PernetOps {}
 impl PernetOps {
     /// Unregistered operations.
     pub(crate) const fn new() -> Self {
-        // SAFETY: All-zero is a valid, empty `pernet_operations`.
-        Self(UnsafeCell::new(unsafe { core::mem::zeroed() }))
+        Self {
+            // SAFETY: All-zero is a valid, empty `pernet_operations`.
+            raw: UnsafeCell::new(unsafe { core::mem::zeroed() }),
+            claimed: AtomicBool::new(false),
+        }
     }
 
     /// Calls `E::net_exit` for every namespace that exits from now on, and for every namespace
     /// when the registration is dropped.
     pub(crate) fn register<E: NetExit>(&'static self) -> Result<PernetRegistration> {
-        // SAFETY: Not yet registered, so the kernel does not read it concurrently.
-        unsafe { (*self.0.get()).exit = Some(net_exit_trampoline::<E>) };
+        if self.claimed.swap(true, Ordering::AcqRel) {
+            return Err(EBUSY);
+        }
+        // SAFETY: Only the one call that claimed it gets here, before the kernel can see it,
+        // so nothing reads or writes it concurrently.
+        unsafe { (*self.raw.get()).exit = Some(net_exit_trampoline::<E>) };
         // SAFETY: The operations are 'static and initialised.
-        to_result(unsafe { bindings::register_pernet_subsys(self.0.get()) })?;
-        Ok(PernetRegistration(self.0.get()))
+        to_result(unsafe { bindings::register_pernet_subsys(self.raw.get()) })?;
+        Ok(PernetRegistration(self.raw.get()))
     }
 }
 

@@ -4,6 +4,7 @@
 
 use core::cell::UnsafeCell;
 use core::fmt;
+use core::sync::atomic::{AtomicBool, Ordering};
 
 use kernel::{bindings, error::to_result, prelude::*};
 
@@ -49,10 +50,13 @@ pub(crate) struct SysfsGroup {
     attrs: UnsafeCell<[bindings::kobj_attribute; MAX_FILES]>,
     attr_ptrs: UnsafeCell<[*mut bindings::attribute; MAX_FILES + 1]>,
     group: UnsafeCell<bindings::attribute_group>,
+    /// Set by the first registration; a second one (which would rewrite attributes sysfs
+    /// reads) fails with `EBUSY`. Statics are fresh at every module load.
+    claimed: AtomicBool,
 }
 
-// SAFETY: The cells are written only by `register`, before sysfs can see them, and only read
-// afterwards (by sysfs).
+// SAFETY: The cells are written only by the one `register` that claims the group, before
+// sysfs can see them, and only read afterwards (by sysfs).
 unsafe impl Sync for SysfsGroup {}
 
 impl SysfsGroup {
@@ -67,6 +71,7 @@ impl SysfsGroup {
             attr_ptrs: UnsafeCell::new([core::ptr::null_mut(); MAX_FILES + 1]),
             // SAFETY: As above.
             group: UnsafeCell::new(unsafe { core::mem::zeroed() }),
+            claimed: AtomicBool::new(false),
         }
     }
 
@@ -95,8 +100,11 @@ impl SysfsGroup {
         &'static self,
         dir: *mut bindings::kobject,
     ) -> Result<SysfsRegistration> {
-        // SAFETY: Nothing else touches the cells until `sysfs_create_group` publishes them, and
-        // a group is registered at most once per module load.
+        if self.claimed.swap(true, Ordering::AcqRel) {
+            return Err(EBUSY);
+        }
+        // SAFETY: Only the one call that claimed the group gets here, and nothing else touches
+        // the cells until `sysfs_create_group` publishes them.
         let (attrs, ptrs, group) = unsafe {
             (
                 &mut *self.attrs.get(),
