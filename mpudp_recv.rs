@@ -361,6 +361,7 @@ struct MpudpRecv {
 
 impl kernel::Module for MpudpRecv {
     fn init(_module: &'static ThisModule) -> Result<Self> {
+        NAMESPACES.init_defaults();
         ffi::init_config_lock();
         let pernet = PERNET.register::<Policy>()?;
         let responders = StopResponders;

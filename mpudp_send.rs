@@ -867,6 +867,8 @@ impl kernel::Module for MpudpSend {
             return Err(EINVAL);
         }
         DEFAULT_SPLIT.store(split, Relaxed);
+        // What a namespace without configuration reads, with the `split` just set.
+        NAMESPACES.init_defaults();
         ffi::init_config_lock();
         let pernet = PERNET.register::<Policy>()?;
         let netdev = NETDEV.register::<Policy>()?;

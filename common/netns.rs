@@ -23,8 +23,13 @@ pub(crate) trait NsState {
     fn reset(&self);
 }
 
+/// A slot's owner while its namespace's state waits out a grace period (no namespace lives at
+/// this address).
+const RELEASING: usize = usize::MAX;
+
 struct Slot<S> {
-    /// [`NetId::key`] of the owning namespace; 0 when the slot is free.
+    /// [`NetId::key`] of the owning namespace; 0 when the slot is free, [`RELEASING`] between
+    /// its namespace's exit and the end of the following grace period.
     owner: Atomic<usize>,
     state: S,
 }
@@ -63,10 +68,15 @@ impl<S: NsState> NetnsTable<S> {
             .map(|slot| &slot.state)
     }
 
-    /// The state of `net` for reading by sysfs: its own, or fresh defaults.
+    /// The state of `net` for reading by sysfs: its own, or the defaults.
     pub(crate) fn view(&self, net: NetId) -> &S {
-        self.fresh.reset();
         self.find(net).unwrap_or(&self.fresh)
+    }
+
+    /// Takes the module's defaults (module parameters) into the state shown to namespaces
+    /// without configuration; call once in module init, before any sysfs file exists.
+    pub(crate) fn init_defaults(&self) {
+        self.fresh.reset();
     }
 
     /// The state of `net`, claiming a slot if it has none (`ENOSPC` when all are taken).
@@ -93,18 +103,31 @@ impl<S: NsState> NetnsTable<S> {
     pub(crate) fn for_each(&self, mut f: impl FnMut(NetId, &S)) {
         for slot in &self.slots {
             let key = slot.owner.load(Acquire);
-            if key != 0 {
+            if key != 0 && key != RELEASING {
                 f(NetId::from_key(key), &slot.state);
             }
         }
     }
 
-    /// Forgets `net` (it is exiting); a hook still reading its old state sees valid values.
+    /// Forgets `net` (it is exiting). The slot can be claimed again only after a grace
+    /// period, so that a hook still reading the old state (hooks run under RCU) never sees
+    /// it reset for another namespace. Process context; the caller holds the configuration
+    /// lock, so releases and claims never interleave.
     pub(crate) fn release(&self, net: NetId) {
         let key = net.key();
+        let mut released = false;
         for slot in &self.slots {
             if slot.owner.load(Relaxed) == key {
-                slot.owner.store(0, Release);
+                slot.owner.store(RELEASING, Release);
+                released = true;
+            }
+        }
+        if released {
+            kernel::sync::rcu::synchronize_rcu();
+            for slot in &self.slots {
+                if slot.owner.load(Relaxed) == RELEASING {
+                    slot.owner.store(0, Release);
+                }
             }
         }
     }
