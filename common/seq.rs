@@ -16,7 +16,7 @@
 //! | 0 | 2 | magic `MU` (0x4d55) |
 //! | 2 | 1 | version (2) in the high nibble, kind (0: data) in the low one |
 //! | 3 | 1 | path index, 0..[`MAX_PATHS`] |
-//! | 4 | 4 | session token, chosen by the receiver and learned by the sender |
+//! | 4 | 4 | session token, chosen by the sender and announced in its probes (`control.rs`) |
 //! | 8 | 4 | sequence number per peer (the reorder buffer's order) |
 //! | 12 | 4 | sequence number per path (the path's loss) |
 //!
@@ -40,7 +40,7 @@ const KIND_DATA: u8 = 0;
 pub(crate) struct DataHeader {
     /// The path it was sent on, below [`MAX_PATHS`].
     pub(crate) path: u8,
-    /// The receiver's session token.
+    /// The sender's session token (the one its probes announced).
     pub(crate) token: u32,
     /// Its place in the peer's sequence.
     pub(crate) seq: u32,
