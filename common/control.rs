@@ -20,7 +20,7 @@
 //! probe at once, from the receive hook, so no hold time is reported or trusted: the prober
 //! takes the RTT from its own send record.
 
-use crate::seq::{MAGIC, MAX_PATHS, VERSION};
+use crate::seq::{be_u32, MAGIC, MAX_PATHS, VERSION};
 
 /// Length of a probe and of a reply.
 pub(crate) const PROBE_LEN: usize = 32;
@@ -73,12 +73,8 @@ fn prefix(out: &mut [u8], kind: u8, path: u8, token: u32) {
     out[4..8].copy_from_slice(&token.to_be_bytes());
 }
 
-fn u32_at(bytes: &[u8], at: usize) -> u32 {
-    u32::from_be_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
-}
-
 fn u64_at(bytes: &[u8], at: usize) -> u64 {
-    (u64::from(u32_at(bytes, at)) << 32) | u64::from(u32_at(bytes, at + 4))
+    (u64::from(be_u32(bytes, at)) << 32) | u64::from(be_u32(bytes, at + 4))
 }
 
 impl Control {
@@ -118,13 +114,13 @@ impl Control {
         {
             return None;
         }
-        let (kind, path, token) = (payload[2] & 0xf, payload[3], u32_at(payload, 4));
+        let (kind, path, token) = (payload[2] & 0xf, payload[3], be_u32(payload, 4));
         match (kind, payload.len()) {
             (KIND_PROBE, PROBE_LEN) if payload[24..].iter().all(|&b| b == 0) => {
                 Some(Control::Probe(Probe {
                     path,
                     token,
-                    seq: u32_at(payload, 8),
+                    seq: be_u32(payload, 8),
                     sent_ns: u64_at(payload, 12),
                     primary_addr: [payload[20], payload[21], payload[22], payload[23]],
                 }))
@@ -132,8 +128,8 @@ impl Control {
             (KIND_REPLY, PROBE_LEN) => Some(Control::Reply(Reply {
                 path,
                 token,
-                seq: u32_at(payload, 8),
-                loss_ppm: u32_at(payload, 12).min(1_000_000),
+                seq: be_u32(payload, 8),
+                loss_ppm: be_u32(payload, 12).min(1_000_000),
                 rx_bytes: u64_at(payload, 16),
                 rx_datagrams: u64_at(payload, 24),
             })),

@@ -64,14 +64,11 @@ impl DataHeader {
     /// The header at the start of `payload`, if it is one for session `token`.
     pub(crate) fn decode(payload: &[u8], token: u32) -> Option<Self> {
         let bytes: &[u8; HEADER_LEN] = payload.get(..HEADER_LEN)?.try_into().ok()?;
-        let word = |at: usize| {
-            u32::from_be_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
-        };
         let header = Self {
             path: bytes[3],
-            token: word(4),
-            seq: word(8),
-            path_seq: word(12),
+            token: be_u32(bytes, 4),
+            seq: be_u32(bytes, 8),
+            path_seq: be_u32(bytes, 12),
         };
         let valid = u16::from_be_bytes([bytes[0], bytes[1]]) == MAGIC
             && bytes[2] == VERSION << 4 | KIND_DATA
@@ -79,6 +76,11 @@ impl DataHeader {
             && header.token == token;
         valid.then_some(header)
     }
+}
+
+/// The big-endian word at `at` in `bytes` (which the caller has checked is long enough).
+pub(crate) fn be_u32(bytes: &[u8], at: usize) -> u32 {
+    u32::from_be_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
 }
 
 /// Intervals the loss window spans (with one-second intervals, ten seconds).
