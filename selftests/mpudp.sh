@@ -184,15 +184,19 @@ learn_primary_local() {
 # with split 50 reach a receiving socket made by the arguments, every one from EXPECTED_SOURCE,
 # and about half of them arrived over the secondary path. Without the receive hook's rewrite
 # before the socket lookup, the secondary half would be missing or from the alternate address.
+# DELIVERY_RECV_PORT (default the tunnel port) is where the receiver listens;
+# DELIVERY_SRC_PORT (default 40001) the sender's port; DELIVERY_INNER_PORT, if set, wraps each
+# datagram for a foo-over-UDP socket that hands it to that port.
 rewritten_delivery_ok() {
-	local what=$1 source=$2 n=1000 r0
+	local what=$1 source=$2 n=1000 r0 inner=()
 	shift 2
+	[ -n "${DELIVERY_INNER_PORT:-}" ] && inner=(--inner-udp-port "$DELIVERY_INNER_PORT")
 	learn_primary_local || return 1
 	in_cli sh -c "echo 50 > $SYSFS/split"
 	r0=$(knob "$NS_SRV" recv/rx_secondary_datagrams)
-	start_receiver "$TUNNEL_PORT" "$n" "$RECV_TIMEOUT" "$@" || return 1
-	in_cli "$UDP_TOOL" send --dst "$SRV_PRIMARY" --port "$TUNNEL_PORT" --src-port 40001 \
-		--count "$n" --pps 2000 >/dev/null
+	start_receiver "${DELIVERY_RECV_PORT:-$TUNNEL_PORT}" "$n" "$RECV_TIMEOUT" "$@" || return 1
+	in_cli "$UDP_TOOL" send --dst "$SRV_PRIMARY" --port "$TUNNEL_PORT" \
+		--src-port "${DELIVERY_SRC_PORT:-40001}" "${inner[@]}" --count "$n" --pps 2000 >/dev/null
 	finish_receiver
 	local via_secondary=$(($(knob "$NS_SRV" recv/rx_secondary_datagrams) - r0))
 	ktap_print_msg "$what: $via_secondary of $n arrived over the secondary path"
@@ -206,23 +210,13 @@ rewritten_delivery_ok() {
 # encap_rcv: every inner datagram reaches a socket on port 7777 from the peer's primary
 # address. Without the rewrite before the lookup, the secondary half matches no socket.
 encap_rcv_ok() {
-	local n=1000 r0
-	learn_primary_local || return 1
-	in_srv ip fou add port "$TUNNEL_PORT" ipproto 17 local "$SRV_PRIMARY" peer "$CLI_PRIMARY" \
-		peer_port "$FOU_PEER_PORT" || { fail "cannot add the FOU socket"; return 1; }
-	in_cli sh -c "echo 50 > $SYSFS/split"
-	r0=$(knob "$NS_SRV" recv/rx_secondary_datagrams)
-	start_receiver 7777 "$n" || return 1
-	in_cli "$UDP_TOOL" send --dst "$SRV_PRIMARY" --port "$TUNNEL_PORT" --src-port "$FOU_PEER_PORT" \
-		--inner-udp-port 7777 --count "$n" --pps 2000 >/dev/null
-	finish_receiver
-	in_srv ip fou del port "$TUNNEL_PORT" local "$SRV_PRIMARY" peer "$CLI_PRIMARY" \
-		peer_port "$FOU_PEER_PORT"
-	local via_secondary=$(($(knob "$NS_SRV" recv/rx_secondary_datagrams) - r0))
-	ktap_print_msg "FOU: $via_secondary of $n arrived over the secondary path"
-	[ "$(json_get "$RECV_OUT" unique)" -eq "$n" ] || { fail "FOU: datagrams lost"; return 1; }
-	[ "$(json_get "$RECV_OUT" sources)" = "$CLI_PRIMARY=$n" ] || { fail "FOU: a source other than $CLI_PRIMARY reported"; return 1; }
-	within_pp "$via_secondary" "$n" 50 || { fail "FOU: the secondary path did not carry half"; return 1; }
+	local fou=(port "$TUNNEL_PORT" local "$SRV_PRIMARY" peer "$CLI_PRIMARY" peer_port "$FOU_PEER_PORT")
+	in_srv ip fou add "${fou[@]}" ipproto 17 || { fail "cannot add the FOU socket"; return 1; }
+	local rc=0
+	DELIVERY_RECV_PORT=7777 DELIVERY_SRC_PORT=$FOU_PEER_PORT DELIVERY_INNER_PORT=7777 \
+		rewritten_delivery_ok "FOU" "$CLI_PRIMARY" || rc=1
+	in_srv ip fou del "${fou[@]}"
+	return "$rc"
 }
 
 # IP_PKTINFO reports the local address the primary path arrives at for every datagram.
