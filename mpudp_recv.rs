@@ -12,7 +12,10 @@
 //!
 //! With `recv/probe_port` set, a worker thread per namespace answers the peer's path probes
 //! (see `common/probe.rs` for the wire format) on the path each arrived on, reporting what
-//! this end received from the peer on that path.
+//! this end received from the peer on that path. A probe carries the peer's session token;
+//! once it is known, the peer's datagrams that carry the sequencing header with that token
+//! (`common/seq.rs`) have it removed before the socket lookup, and each path's loss is
+//! measured from the gaps in its sequence numbers and reported in the replies.
 
 use kernel::prelude::*;
 use kernel::sync::atomic::{Atomic, Relaxed};
@@ -42,6 +45,9 @@ mod parse;
     reason = "shared with mpudp_send, which measures paths and schedules"
 )]
 mod probe;
+#[path = "common/seq.rs"]
+#[allow(dead_code, reason = "shared with mpudp_send, which writes the headers")]
+mod seq;
 #[path = "common/udp_hooks.rs"]
 #[allow(dead_code, reason = "shared with mpudp_send, which uses the send hook")]
 mod udp_hooks;
@@ -51,8 +57,9 @@ use ffi::{
 };
 use netns::{LogLimit, NetnsTable, NsState, PathCounters};
 use parse::{Ipv4, Peer};
-use probe::{Kind, Message, SECONDARY};
-use udp_hooks::{Arriving, RecvHook};
+use probe::{Kind, Message, PRIMARY, SECONDARY};
+use seq::{DataHeader, GapLoss, HEADER_LEN, MAX_PATHS};
+use udp_hooks::{Arriving, RecvHook, Verdict};
 
 module! {
     type: MpudpRecv,
@@ -82,6 +89,21 @@ struct RecvState {
     /// The port this end answers probes on; 0 when off.
     probe_port: Atomic<u32>,
     probes_answered: Atomic<u64>,
+    /// The peer's session token from its latest probe, with [`seq::SEEN`] set; 0 while none
+    /// is known (sequenced datagrams are then not recognised).
+    peer_token: Atomic<u64>,
+    /// Per path (by the header's path index): the highest sequence number seen
+    /// ([`seq::advance_highest`]) and the datagrams that carried one.
+    highest: [Atomic<u64>; MAX_PATHS],
+    received: [Atomic<u64>; MAX_PATHS],
+    /// Datagrams whose sequencing header was removed.
+    sequenced: Atomic<u64>,
+    /// Sequenced datagrams dropped: their token is not the peer's (this end restarted, and
+    /// the peer's next probe tells it the token), or no token is known yet.
+    unknown_session: Atomic<u64>,
+    /// Sequenced datagrams dropped because the header could not be removed (bad checksum,
+    /// inconsistent lengths, no memory).
+    header_errors: Atomic<u64>,
 }
 
 impl NsState for RecvState {
@@ -94,6 +116,12 @@ impl NsState for RecvState {
         rewrite_errors: Atomic::new(0),
         probe_port: Atomic::new(0),
         probes_answered: Atomic::new(0),
+        peer_token: Atomic::new(0),
+        highest: [const { Atomic::new(0) }; MAX_PATHS],
+        received: [const { Atomic::new(0) }; MAX_PATHS],
+        sequenced: Atomic::new(0),
+        unknown_session: Atomic::new(0),
+        header_errors: Atomic::new(0),
     };
 
     fn reset(&self) {
@@ -105,6 +133,46 @@ impl NsState for RecvState {
         self.rewrite_errors.store(0, Relaxed);
         self.probe_port.store(0, Relaxed);
         self.probes_answered.store(0, Relaxed);
+        self.forget_session();
+        for counter in [&self.sequenced, &self.unknown_session, &self.header_errors] {
+            counter.store(0, Relaxed);
+        }
+    }
+}
+
+impl RecvState {
+    /// Forgets the peer's token and its sequence numbers (a new session, or a new peer).
+    fn forget_session(&self) {
+        self.peer_token.store(0, Relaxed);
+        for counter in Iterator::chain(self.highest.iter(), &self.received) {
+            counter.store(0, Relaxed);
+        }
+    }
+
+    /// Takes in path `path`'s sequence number `path_seq`, for its loss.
+    fn count_path_seq(&self, path: usize, path_seq: u32) {
+        let (Some(highest), Some(received)) = (self.highest.get(path), self.received.get(path))
+        else {
+            return;
+        };
+        let mut word = highest.load(Relaxed);
+        // Each failed exchange means another CPU moved the word on: bounded by concurrency.
+        while let Some(next) = seq::advance_highest(word, path_seq) {
+            match highest.cmpxchg(word, next, Relaxed) {
+                Ok(_) => break,
+                Err(now) => word = now,
+            }
+        }
+        received.add(1u64, Relaxed);
+    }
+
+    /// The counters of the path with index `path` (the header's numbering).
+    fn path_counters(&self, path: usize) -> &PathCounters {
+        if path == PRIMARY {
+            &self.primary
+        } else {
+            &self.secondary
+        }
     }
 }
 
@@ -115,27 +183,53 @@ static RESPONDERS: Workers<Responder> = Workers::new();
 struct Policy;
 
 impl RecvHook for Policy {
-    fn arrive(d: &mut Arriving<'_>) {
+    fn arrive(d: &mut Arriving<'_>) -> Verdict {
         let Some(ns) = NAMESPACES.find(d.net) else {
-            return;
+            return Verdict::Deliver;
         };
         let Some(peer) = Peer::unpack(ns.peer.load(Relaxed)) else {
-            return;
+            return Verdict::Deliver;
         };
         let port = ns.port.load(Relaxed);
         if port == 0 || (u32::from(d.sport) != port && u32::from(d.dport) != port) {
-            return;
+            return Verdict::Deliver;
+        }
+        if d.saddr != peer.primary && d.saddr != peer.alternate {
+            return Verdict::Deliver;
+        }
+        // The header's path, for a sequenced datagram; `None` for a plain one.
+        let mut sequenced_path = None;
+        let token = ns.peer_token.load(Relaxed);
+        let ours = (token & seq::SEEN != 0)
+            .then(|| DataHeader::decode(d.head(), token as u32))
+            .flatten();
+        if let Some(header) = ours.or_else(|| DataHeader::decode_any(d.head())) {
+            if ours.is_some() {
+                if d.strip(HEADER_LEN).is_err() {
+                    ns.header_errors.add(1u64, Relaxed);
+                    return Verdict::Drop;
+                }
+                ns.sequenced.add(1u64, Relaxed);
+                ns.count_path_seq(header.path.into(), header.path_seq);
+                sequenced_path = Some(usize::from(header.path));
+            } else if ns.probe_port.load(Relaxed) != 0 {
+                // Only a peer that this end answers probes for sends headers: without a
+                // responder, a datagram shaped like one is the application's own.
+                ns.unknown_session.add(1u64, Relaxed);
+                return Verdict::Drop;
+            }
         }
         if d.saddr == peer.alternate && peer.alternate != peer.primary {
             let learned = ns.primary_local.load(Relaxed);
             let local = if learned != 0 { Ipv4(learned) } else { d.daddr };
             let (sport, dport) = (d.sport, d.dport);
             if d.rewrite(peer.primary, sport, local, dport).is_ok() {
-                ns.secondary.count(d.len);
+                ns.path_counters(sequenced_path.unwrap_or(SECONDARY))
+                    .count(d.len);
             } else {
                 ns.rewrite_errors.add(1u64, Relaxed);
             }
-        } else if d.saddr == peer.primary {
+        } else {
             // Learned only from datagrams to one of this host's own addresses: a spoofed
             // broadcast must not become every secondary datagram's destination.
             // SAFETY: The hook runs for a datagram in `d.net`, which is alive for the call.
@@ -143,8 +237,11 @@ impl RecvHook for Policy {
             if ns.primary_local.load(Relaxed) != d.daddr.0 && to_local() {
                 ns.primary_local.store(d.daddr.0, Relaxed);
             }
-            ns.primary.count(d.len);
+            // With one address for both paths, only the header tells them apart.
+            ns.path_counters(sequenced_path.unwrap_or(PRIMARY))
+                .count(d.len);
         }
+        Verdict::Deliver
     }
 }
 
@@ -164,19 +261,60 @@ struct Responder {
     socket: ProbeSocket,
 }
 
+/// Each path's loss is read over intervals of at least this long.
+const LOSS_INTERVAL_NS: u64 = 1_000_000_000;
+
+/// The responder's private bookkeeping: each path's loss window and when it was last read.
+struct LossBook {
+    paths: [(GapLoss, u64); 2],
+}
+
 impl WorkerBody for Responder {
     fn run(&self, thread: &ffi::WorkerThread) {
         let mut buf = [0u8; probe::WIRE_LEN + 1];
+        let mut book = LossBook {
+            paths: [(GapLoss::new(), 0), (GapLoss::new(), 0)],
+        };
         while !thread.should_stop() {
             // The time a probe waits here is reported to the prober and subtracted.
             self.socket
-                .wait_and_drain(&mut buf, |data, rx| self.answer(data, rx));
+                .wait_and_drain(&mut buf, |data, rx| self.answer(&mut book, data, rx));
         }
     }
 }
 
 impl Responder {
-    fn answer(&self, data: &[u8], rx: &ffi::Received) {
+    /// Learns the peer's session token from a probe; a new one starts the sequence (and the
+    /// loss windows) afresh.
+    fn learn_token(&self, book: &mut LossBook, token: u32) {
+        let word = seq::SEEN | u64::from(token);
+        if self.ns.peer_token.load(Relaxed) != word {
+            self.ns.forget_session();
+            for (loss, _) in &mut book.paths {
+                *loss = GapLoss::new();
+            }
+            self.ns.peer_token.store(word, Relaxed);
+        }
+    }
+
+    /// The loss of path `path` from gaps in its data sequence, read at most once per
+    /// [`LOSS_INTERVAL_NS`]; [`probe::LOSS_UNKNOWN`] while nothing was expected.
+    fn data_loss(&self, book: &mut LossBook, path: usize) -> u32 {
+        let Some((loss, last_read)) = book.paths.get_mut(path) else {
+            return probe::LOSS_UNKNOWN;
+        };
+        let now = ffi::now_ns();
+        if now.saturating_sub(*last_read) >= LOSS_INTERVAL_NS {
+            *last_read = now;
+            loss.read(
+                self.ns.highest[path].load(Relaxed),
+                self.ns.received[path].load(Relaxed),
+            );
+        }
+        loss.loss_ppm().unwrap_or(probe::LOSS_UNKNOWN)
+    }
+
+    fn answer(&self, book: &mut LossBook, data: &[u8], rx: &ffi::Received) {
         let Some(probe) = Message::decode(data) else {
             return;
         };
@@ -186,6 +324,7 @@ impl Responder {
         if probe.kind != Kind::Probe || (rx.from != peer.primary && rx.from != peer.alternate) {
             return;
         }
+        self.learn_token(book, probe.token);
         let counters = if probe.path == SECONDARY {
             &self.ns.secondary
         } else {
@@ -197,6 +336,7 @@ impl Responder {
             hold_ns,
             rx_datagrams: counters.datagrams.load(Relaxed),
             rx_bytes: counters.bytes.load(Relaxed),
+            data_loss_ppm: self.data_loss(book, probe.path),
             ..probe
         };
         let via = Some((rx.ifindex, rx.local));
@@ -253,6 +393,18 @@ static FILES: SysfsGroup = SysfsGroup::new(
             name: c"rx_rewrite_errors",
             writable: false,
         },
+        File {
+            name: c"rx_sequenced_datagrams",
+            writable: false,
+        },
+        File {
+            name: c"rx_unknown_session_drops",
+            writable: false,
+        },
+        File {
+            name: c"rx_header_error_drops",
+            writable: false,
+        },
     ],
 );
 
@@ -277,6 +429,9 @@ impl SysfsFiles for Policy {
                 addr => writeln!(out, "{}", Ipv4(addr)),
             },
             b"rx_rewrite_errors" => writeln!(out, "{}", ns.rewrite_errors.load(Relaxed)),
+            b"rx_sequenced_datagrams" => writeln!(out, "{}", ns.sequenced.load(Relaxed)),
+            b"rx_unknown_session_drops" => writeln!(out, "{}", ns.unknown_session.load(Relaxed)),
+            b"rx_header_error_drops" => writeln!(out, "{}", ns.header_errors.load(Relaxed)),
             _ => return Err(ENOENT),
         };
         written.map_err(|_| EINVAL)
@@ -297,8 +452,9 @@ impl SysfsFiles for Policy {
                     parse::parse_peer(input).map_err(|e| REJECT_LOG.reject(path, input, e))?;
                 let ns = NAMESPACES.claim(net)?;
                 ns.peer.store(peer.map_or(0, Peer::pack), Relaxed);
-                // Learned again from the new peer's primary path.
+                // Learned again from the new peer's primary path, and its token from its probes.
                 ns.primary_local.store(0, Relaxed);
+                ns.forget_session();
             }
             b"port" => {
                 let probe_port = NAMESPACES.view(net).probe_port.load(Relaxed);

@@ -14,6 +14,11 @@
 //! `mpudp_recv` answers), keeps each path's RTT, loss and delivered rate, takes a path that
 //! stops answering out of use (failover) and runs the `rtt` scheduler. The datagram path only
 //! reads what the worker publishes.
+//!
+//! Once the peer has answered a probe carrying this namespace's session token, every in-scope
+//! datagram that fits gets the sequencing header (`common/seq.rs`) before its payload: the
+//! peer's sequence number and the path's, which the peer's `mpudp_recv` removes and measures
+//! each path's loss from.
 
 use kernel::prelude::*;
 use kernel::sync::atomic::{Atomic, Relaxed};
@@ -29,8 +34,20 @@ mod netns;
 #[path = "common/parse.rs"]
 mod parse;
 
+#[path = "common/control.rs"]
+#[allow(
+    dead_code,
+    reason = "the in-band messages are not sent yet; the capability rule is"
+)]
+mod control;
 #[path = "common/probe.rs"]
 mod probe;
+#[path = "common/seq.rs"]
+#[allow(
+    dead_code,
+    reason = "shared with mpudp_recv, which reads headers and measures loss"
+)]
+mod seq;
 #[path = "common/udp_hooks.rs"]
 #[allow(
     dead_code,
@@ -38,6 +55,7 @@ mod probe;
 )]
 mod udp_hooks;
 
+use control::{Capability, PeerKind};
 use ffi::{
     ConfigGuard, File, NetExit, NetId, PageWriter, ProbeSocket, SysfsFiles, SysfsGroup, WorkerBody,
     Workers,
@@ -45,7 +63,8 @@ use ffi::{
 use netns::{LogLimit, NetnsTable, NsState, PathCounters};
 use parse::{IfName, Peer, Scheduler};
 use probe::{LossWindow, Message, PathState, PathView, RttEstimator, PRIMARY, SECONDARY};
-use udp_hooks::{Outgoing, SendHook};
+use seq::DataHeader;
+use udp_hooks::{Outgoing, Routed, SendHook, SendOps};
 
 module! {
     type: MpudpSend,
@@ -77,7 +96,16 @@ struct PathStatus {
     state: Atomic<u32>,
     srtt_us: Atomic<u64>,
     rttvar_us: Atomic<u64>,
+    /// The loss the scheduler uses: `data_loss_ppm` while the peer reports one, else
+    /// `probe_loss_ppm`.
     loss_ppm: Atomic<u32>,
+    /// The share of unanswered probes.
+    probe_loss_ppm: Atomic<u32>,
+    /// The peer's loss reading from gaps in the data sequence; [`probe::LOSS_UNKNOWN`] when
+    /// it has none (datagrams not sequenced, or too few yet).
+    data_loss_ppm: Atomic<u32>,
+    /// The next per-path sequence number.
+    next_path_seq: Atomic<u32>,
     /// What the peer reports receiving on this path, kbit/s.
     delivered_kbps: Atomic<u64>,
     /// What this host sent on the path over the same time, kbit/s.
@@ -98,6 +126,9 @@ impl PathStatus {
             srtt_us: Atomic::new(0),
             rttvar_us: Atomic::new(0),
             loss_ppm: Atomic::new(0),
+            probe_loss_ppm: Atomic::new(0),
+            data_loss_ppm: Atomic::new(probe::LOSS_UNKNOWN),
+            next_path_seq: Atomic::new(0),
             delivered_kbps: Atomic::new(0),
             sent_kbps: Atomic::new(0),
             peer_rx_datagrams: Atomic::new(0),
@@ -119,6 +150,8 @@ impl PathStatus {
         self.srtt_us.store(0, Relaxed);
         self.rttvar_us.store(0, Relaxed);
         self.loss_ppm.store(0, Relaxed);
+        self.probe_loss_ppm.store(0, Relaxed);
+        self.data_loss_ppm.store(probe::LOSS_UNKNOWN, Relaxed);
         self.delivered_kbps.store(0, Relaxed);
         self.sent_kbps.store(0, Relaxed);
     }
@@ -166,6 +199,21 @@ struct SendState {
     rtt_secondary_permille: Atomic<u32>,
     /// Indexed by [`PRIMARY`] and [`SECONDARY`].
     paths: [PathStatus; 2],
+    /// Whether datagrams may be sequenced (the `sequencing` knob; 1 by default).
+    sequencing: Atomic<u32>,
+    /// [`PeerKind`] as `u32`, published by the probe worker: datagrams get the header only
+    /// while it is [`PeerKind::Mpudp`].
+    peer_kind: Atomic<u32>,
+    /// The token this namespace's sequenced datagrams and probes carry; chosen at random when
+    /// the namespace first configures MPUDP.
+    token: Atomic<u32>,
+    /// The next per-peer sequence number.
+    next_seq: Atomic<u32>,
+    /// In-scope datagrams sent with the sequencing header.
+    sequenced: Atomic<u64>,
+    /// In-scope datagrams to a sequencing peer sent without the header: it did not fit the
+    /// route's MTU on a socket that may not fragment.
+    unsequenced_no_room: Atomic<u64>,
 }
 
 impl SendState {
@@ -195,6 +243,12 @@ impl NsState for SendState {
         probe_down_after: Atomic::new(PROBE_DOWN_AFTER.0),
         rtt_secondary_permille: Atomic::new(probe::RTT_START_PERMILLE),
         paths: [PathStatus::new(), PathStatus::new()],
+        sequencing: Atomic::new(1),
+        peer_kind: Atomic::new(PeerKind::Unknown as u32),
+        token: Atomic::new(0),
+        next_seq: Atomic::new(0),
+        sequenced: Atomic::new(0),
+        unsequenced_no_room: Atomic::new(0),
     };
 
     fn reset(&self) {
@@ -218,6 +272,12 @@ impl NsState for SendState {
         for path in &self.paths {
             path.reset();
         }
+        self.sequencing.store(1, Relaxed);
+        self.peer_kind.store(PeerKind::Unknown as u32, Relaxed);
+        self.token.store(ffi::random_u32(), Relaxed);
+        self.next_seq.store(0, Relaxed);
+        self.sequenced.store(0, Relaxed);
+        self.unsequenced_no_room.store(0, Relaxed);
     }
 }
 
@@ -257,7 +317,7 @@ static PROBERS: Workers<Prober> = Workers::new();
 struct Policy;
 
 impl SendHook for Policy {
-    fn steer(d: Outgoing<'_>) -> bool {
+    fn steer(d: &mut Outgoing<'_>) -> bool {
         let Some(ns) = NAMESPACES.find(d.net) else {
             return false;
         };
@@ -282,13 +342,43 @@ impl SendHook for Policy {
                 *d.daddr = peer.alternate.0;
                 *d.saddr = source.0;
                 *d.oif = ifindex;
+                d.path = Some(SECONDARY as u8);
                 ns.secondary.count(d.len);
                 return true;
             }
             ns.fallback.add(1u64, Relaxed);
         }
+        d.path = Some(PRIMARY as u8);
         ns.primary.count(d.len);
         false
+    }
+
+    fn header(d: Routed<'_>) -> usize {
+        let Some(ns) = NAMESPACES.find(d.net) else {
+            return 0;
+        };
+        let path = usize::from(d.path);
+        if ns.sequencing.load(Relaxed) == 0
+            || ns.peer_kind.load(Relaxed) != PeerKind::Mpudp as u32
+            || path >= ns.paths.len()
+        {
+            return 0;
+        }
+        if d.room < seq::HEADER_LEN {
+            ns.unsequenced_no_room.add(1u64, Relaxed);
+            return 0;
+        }
+        // Numbers are taken only for datagrams that carry them: a datagram sent without the
+        // header leaves no gap for the peer to wait on or count as loss.
+        let header = DataHeader {
+            path: d.path,
+            token: ns.token.load(Relaxed),
+            seq: ns.next_seq.fetch_add(1u32, Relaxed),
+            path_seq: ns.paths[path].next_path_seq.fetch_add(1u32, Relaxed),
+        };
+        d.header[..seq::HEADER_LEN].copy_from_slice(&header.encode());
+        ns.sequenced.add(1u64, Relaxed);
+        seq::HEADER_LEN
     }
 }
 
@@ -367,21 +457,36 @@ impl WorkerBody for Prober {
         let started = ffi::now_ns();
         let mut next_probe = started;
         let mut buf = [0u8; probe::WIRE_LEN + 1];
+        let mut capability = Capability::new();
+        let mut peer = self.ns.peer.load(Relaxed);
         while !thread.should_stop() {
             // Answers first: the wait ends as one arrives (its arrival time was taken in
             // softirq when it was queued), and the sooner it is read the sooner a path is up.
-            self.socket
-                .wait_and_drain(&mut buf, |data, rx| self.answer(&mut books, data, rx));
+            self.socket.wait_and_drain(&mut buf, |data, rx| {
+                if self.answer(&mut books, data, rx) {
+                    capability.answered(ffi::now_ns());
+                }
+            });
             let now = ffi::now_ns();
             if now >= next_probe {
                 let interval_ms = self.ns.probe_interval_ms.load(Relaxed);
                 next_probe = now + u64::from(interval_ms) * 1_000_000;
+                // Another peer must prove again that it runs MPUDP.
+                let current_peer = self.ns.peer.load(Relaxed);
+                if current_peer != peer {
+                    peer = current_peer;
+                    capability = Capability::new();
+                }
+                capability.tick(now);
+                capability.probe_sent(now);
                 self.send_probes(&mut books, now);
                 self.judge(&mut books, now, started, interval_ms);
                 self.schedule();
             }
+            self.ns.peer_kind.store(capability.kind as u32, Relaxed);
         }
-        // Without measurements the datagram path goes back to the fixed split.
+        // Without answers, the peer may be gone: no header, and back to the fixed split.
+        self.ns.peer_kind.store(PeerKind::Unknown as u32, Relaxed);
         for path in &self.ns.paths {
             path.forget();
         }
@@ -398,7 +503,8 @@ impl Prober {
             let seq = book.window.sent(now);
             self.ns.paths[i].probes_sent.add(1u64, Relaxed);
             let Some(peer) = peer else { continue };
-            let msg = Message::probe(i, seq, ffi::now_ns()).encode();
+            let token = self.ns.token.load(Relaxed);
+            let msg = Message::probe(i, seq, ffi::now_ns(), token).encode();
             let _ = if i == PRIMARY {
                 self.socket.send(peer.primary, port, None, &msg)
             } else {
@@ -418,13 +524,14 @@ impl Prober {
         }
     }
 
-    /// Takes in one datagram that arrived on the probe socket.
-    fn answer(&self, books: &mut [PathBook; 2], data: &[u8], rx: &ffi::Received) {
+    /// Takes in one datagram that arrived on the probe socket; returns whether it was a reply
+    /// of this session (the peer runs MPUDP and knows the token).
+    fn answer(&self, books: &mut [PathBook; 2], data: &[u8], rx: &ffi::Received) -> bool {
         let Some(msg) = Message::decode(data) else {
-            return;
+            return false;
         };
         let Some(peer) = Peer::unpack(self.ns.peer.load(Relaxed)) else {
-            return;
+            return false;
         };
         // Only the peer's address on the probed path answers for that path.
         let expected = if msg.path == PRIMARY {
@@ -434,7 +541,7 @@ impl Prober {
         };
         let book = &mut books[msg.path];
         if msg.kind != probe::Kind::Reply || rx.from != expected || !book.window.answered(msg.seq) {
-            return;
+            return false;
         }
         let now = ffi::now_ns();
         let status = &self.ns.paths[msg.path];
@@ -447,6 +554,7 @@ impl Prober {
         status.probes_answered.add(1u64, Relaxed);
         status.peer_rx_datagrams.store(msg.rx_datagrams, Relaxed);
         status.peer_rx_bytes.store(msg.rx_bytes, Relaxed);
+        status.data_loss_ppm.store(msg.data_loss_ppm, Relaxed);
         let tx_bytes = self.ns.counters(msg.path).bytes.load(Relaxed);
         match book.rate_mark {
             Some((at, peer_bytes, our_bytes)) if now.saturating_sub(at) >= RATE_WINDOW_NS => {
@@ -471,6 +579,7 @@ impl Prober {
             }
             status.state.store(PathState::Up as u32, Relaxed);
         }
+        msg.token == self.ns.token.load(Relaxed)
     }
 
     /// Applies the failover rule and refreshes the loss estimates.
@@ -493,8 +602,14 @@ impl Prober {
                 );
             }
             if let Some(loss) = book.window.loss_ppm(now, overdue) {
-                status.loss_ppm.store(loss, Relaxed);
+                status.probe_loss_ppm.store(loss, Relaxed);
             }
+            // The data's own loss resolves 100 ppm where 100 probes resolve 1 %.
+            let loss = match status.data_loss_ppm.load(Relaxed) {
+                probe::LOSS_UNKNOWN => status.probe_loss_ppm.load(Relaxed),
+                data => data,
+            };
+            status.loss_ppm.store(loss, Relaxed);
         }
     }
 
@@ -591,6 +706,22 @@ static FILES: SysfsGroup = SysfsGroup::new(
             name: c"tx_fallback_datagrams",
             writable: false,
         },
+        File {
+            name: c"sequencing",
+            writable: true,
+        },
+        File {
+            name: c"peer_kind",
+            writable: false,
+        },
+        File {
+            name: c"tx_sequenced_datagrams",
+            writable: false,
+        },
+        File {
+            name: c"tx_unsequenced_no_room",
+            writable: false,
+        },
     ],
 );
 
@@ -610,6 +741,14 @@ const PATH_FILES: &[File] = &[
     },
     File {
         name: c"loss_ppm",
+        writable: false,
+    },
+    File {
+        name: c"probe_loss_ppm",
+        writable: false,
+    },
+    File {
+        name: c"data_loss_ppm",
         writable: false,
     },
     File {
@@ -677,6 +816,14 @@ impl<const I: usize> SysfsFiles for PathFiles<I> {
         };
         let value = match name.to_bytes() {
             b"state" => return writeln!(out, "{}", path.state().name()).map_err(|_| EINVAL),
+            b"data_loss_ppm" => {
+                return match path.data_loss_ppm.load(Relaxed) {
+                    probe::LOSS_UNKNOWN => writeln!(out),
+                    ppm => writeln!(out, "{ppm}"),
+                }
+                .map_err(|_| EINVAL)
+            }
+            b"probe_loss_ppm" => path.probe_loss_ppm.load(Relaxed).into(),
             b"srtt_us" => path.srtt_us.load(Relaxed),
             b"rttvar_us" => path.rttvar_us.load(Relaxed),
             b"loss_ppm" => path.loss_ppm.load(Relaxed).into(),
@@ -732,6 +879,20 @@ impl SysfsFiles for Policy {
             b"tx_secondary_datagrams" => writeln!(out, "{}", ns.secondary.datagrams.load(Relaxed)),
             b"tx_secondary_bytes" => writeln!(out, "{}", ns.secondary.bytes.load(Relaxed)),
             b"tx_fallback_datagrams" => writeln!(out, "{}", ns.fallback.load(Relaxed)),
+            b"sequencing" => writeln!(out, "{}", ns.sequencing.load(Relaxed)),
+            b"peer_kind" => writeln!(
+                out,
+                "{}",
+                match ns.peer_kind.load(Relaxed) {
+                    k if k == PeerKind::Mpudp as u32 => "mpudp",
+                    k if k == PeerKind::Plain as u32 => "plain",
+                    _ => "unknown",
+                }
+            ),
+            b"tx_sequenced_datagrams" => writeln!(out, "{}", ns.sequenced.load(Relaxed)),
+            b"tx_unsequenced_no_room" => {
+                writeln!(out, "{}", ns.unsequenced_no_room.load(Relaxed))
+            }
             _ => return Err(ENOENT),
         };
         written.map_err(|_| EINVAL)
@@ -818,6 +979,11 @@ impl SysfsFiles for Policy {
                     .map_err(|e| REJECT_LOG.reject(path, input, e))?;
                 NAMESPACES.claim(net)?.probe_interval_ms.store(ms, Relaxed);
             }
+            b"sequencing" => {
+                let on =
+                    parse::parse_u32(input, 1).map_err(|e| REJECT_LOG.reject(path, input, e))?;
+                NAMESPACES.claim(net)?.sequencing.store(on, Relaxed);
+            }
             b"probe_down_after" => {
                 let (_, min, max) = PROBE_DOWN_AFTER;
                 let count = parse::parse_in_range(input, min, max)
@@ -833,6 +999,7 @@ impl SysfsFiles for Policy {
     }
 }
 
+static SEND_OPS: SendOps = SendOps::new::<Policy>();
 static PERNET: ffi::PernetOps = ffi::PernetOps::new();
 static NETDEV: ffi::NetdevNotifier = ffi::NetdevNotifier::new();
 
@@ -848,7 +1015,7 @@ impl Drop for StopProbers {
 struct MpudpSend {
     // Dropped in this order: the hook first, so no datagram sees state being torn down; the
     // files before the workers, so that no write starts one again.
-    _hook: udp_hooks::SendHookRegistration<Policy>,
+    _hook: udp_hooks::SendHookRegistration,
     _files: ffi::SysfsRegistration,
     _path_files: [ffi::SysfsRegistration; 2],
     _paths_dir: ffi::SysfsDir,
@@ -879,7 +1046,7 @@ impl kernel::Module for MpudpSend {
             PATH_GROUPS[SECONDARY].register_in::<PathFiles<SECONDARY>>(&paths_dir)?,
         ];
         let files = FILES.register::<Policy>()?;
-        let hook = udp_hooks::SendHookRegistration::<Policy>::new().inspect_err(|_| {
+        let hook = SEND_OPS.register().inspect_err(|_| {
             pr_err!("the UDP send hook is already taken by another module\n");
         })?;
         pr_info!("loaded, split {split}\n");

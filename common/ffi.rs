@@ -31,6 +31,8 @@ mod netdev;
 mod pernet;
 #[path = "ffi/probe_socket.rs"]
 mod probe_socket;
+#[path = "ffi/random.rs"]
+mod random;
 #[path = "ffi/sysfs.rs"]
 mod sysfs;
 
@@ -41,4 +43,5 @@ pub(crate) use net::*;
 pub(crate) use netdev::*;
 pub(crate) use pernet::*;
 pub(crate) use probe_socket::*;
+pub(crate) use random::*;
 pub(crate) use sysfs::*;

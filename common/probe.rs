@@ -11,7 +11,9 @@ pub(crate) const MAGIC: u32 = 0x4d50_5550;
 /// Version of the wire format below.
 pub(crate) const VERSION: u8 = 1;
 /// Length of a probe or reply datagram's payload.
-pub(crate) const WIRE_LEN: usize = 44;
+pub(crate) const WIRE_LEN: usize = 52;
+/// [`Message::data_loss_ppm`] when the responder has no measurement of the path.
+pub(crate) const LOSS_UNKNOWN: u32 = u32::MAX;
 
 /// The two paths, as numbered on the wire and in the per-path tables.
 pub(crate) const PRIMARY: usize = 0;
@@ -42,6 +44,8 @@ pub(crate) enum Kind {
 /// | 20     | 8    | reply: ns the responder held the probe (arrival to reply) |
 /// | 28     | 8    | reply: data datagrams the responder received on this path |
 /// | 36     | 8    | reply: data payload bytes the responder received on this path |
+/// | 44     | 4    | the prober's session token (echoed unchanged): the token its sequenced datagrams carry (`seq.rs`) |
+/// | 48     | 4    | reply: the path's loss from gaps in the data sequence at the responder, ppm; `0xffffffff` unknown |
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Message {
     pub(crate) kind: Kind,
@@ -51,11 +55,13 @@ pub(crate) struct Message {
     pub(crate) hold_ns: u64,
     pub(crate) rx_datagrams: u64,
     pub(crate) rx_bytes: u64,
+    pub(crate) token: u32,
+    pub(crate) data_loss_ppm: u32,
 }
 
 impl Message {
-    /// A probe on `path`.
-    pub(crate) fn probe(path: usize, seq: u32, sent_ns: u64) -> Self {
+    /// A probe on `path` from the prober of session `token`.
+    pub(crate) fn probe(path: usize, seq: u32, sent_ns: u64, token: u32) -> Self {
         Message {
             kind: Kind::Probe,
             path,
@@ -64,6 +70,8 @@ impl Message {
             hold_ns: 0,
             rx_datagrams: 0,
             rx_bytes: 0,
+            token,
+            data_loss_ppm: 0,
         }
     }
 
@@ -79,6 +87,8 @@ impl Message {
         out[20..28].copy_from_slice(&self.hold_ns.to_be_bytes());
         out[28..36].copy_from_slice(&self.rx_datagrams.to_be_bytes());
         out[36..44].copy_from_slice(&self.rx_bytes.to_be_bytes());
+        out[44..48].copy_from_slice(&self.token.to_be_bytes());
+        out[48..52].copy_from_slice(&self.data_loss_ppm.to_be_bytes());
         out
     }
 
@@ -90,11 +100,12 @@ impl Message {
             b.copy_from_slice(&data[at..at + 8]);
             u64::from_be_bytes(b)
         };
-        let mut magic = [0u8; 4];
-        magic.copy_from_slice(&data[0..4]);
-        let mut seq = [0u8; 4];
-        seq.copy_from_slice(&data[8..12]);
-        if u32::from_be_bytes(magic) != MAGIC || data[4] != VERSION || data[7] != 0 {
+        let half = |at: usize| {
+            let mut b = [0u8; 4];
+            b.copy_from_slice(&data[at..at + 4]);
+            u32::from_be_bytes(b)
+        };
+        if half(0) != MAGIC || data[4] != VERSION || data[7] != 0 {
             return None;
         }
         let kind = match data[5] {
@@ -110,11 +121,16 @@ impl Message {
         Some(Message {
             kind,
             path,
-            seq: u32::from_be_bytes(seq),
+            seq: half(8),
             sent_ns: word(12),
             hold_ns: word(20),
             rx_datagrams: word(28),
             rx_bytes: word(36),
+            token: half(44),
+            data_loss_ppm: match half(48) {
+                LOSS_UNKNOWN => LOSS_UNKNOWN,
+                ppm => ppm.min(1_000_000),
+            },
         })
     }
 }

@@ -5,9 +5,11 @@
 //! sequence numbers.
 //!
 //! Only `core` is used, so everything here is unit-tested on the build host
-//! (`selftests/unit.rs`). Not wired into the modules yet (issue 13): the sender will add the
-//! header once the peer is known to run MPUDP, and the receiver will remove it before any
-//! socket sees the datagram.
+//! (`selftests/unit.rs`). The sender adds the header once the peer has answered a probe that
+//! carried its token (so the peer runs MPUDP and knows the token); the receiver removes it
+//! before any socket sees the datagram. The receiver keeps two lock-free counters per path
+//! on the datagram path ([`advance_highest`] and a count) and turns periodic readings of them
+//! into the path's loss ([`GapLoss`]).
 //!
 //! Header, 16 bytes, big-endian, between the UDP header and the tunnel's payload:
 //!
@@ -63,6 +65,11 @@ impl DataHeader {
 
     /// The header at the start of `payload`, if it is one for session `token`.
     pub(crate) fn decode(payload: &[u8], token: u32) -> Option<Self> {
+        Self::decode_any(payload).filter(|header| header.token == token)
+    }
+
+    /// The header at the start of `payload`, if it is shaped like one, whatever its session.
+    pub(crate) fn decode_any(payload: &[u8]) -> Option<Self> {
         let bytes: &[u8; HEADER_LEN] = payload.get(..HEADER_LEN)?.try_into().ok()?;
         let header = Self {
             path: bytes[3],
@@ -72,8 +79,7 @@ impl DataHeader {
         };
         let valid = u16::from_be_bytes([bytes[0], bytes[1]]) == MAGIC
             && bytes[2] == VERSION << 4 | KIND_DATA
-            && usize::from(header.path) < MAX_PATHS
-            && header.token == token;
+            && usize::from(header.path) < MAX_PATHS;
         valid.then_some(header)
     }
 }
@@ -86,64 +92,71 @@ pub(crate) fn be_u32(bytes: &[u8], at: usize) -> u32 {
 /// Intervals the loss window spans (with one-second intervals, ten seconds).
 pub(crate) const LOSS_INTERVALS: usize = 10;
 
-/// One path's loss, from the gaps in the per-path sequence numbers that arrive.
+/// A per-path sequence number further ahead than this is not a gap but a restarted sender.
+pub(crate) const RESTART_DISTANCE: u32 = 1 << 20;
+
+/// The value of a path's "highest sequence number seen" word after datagram `path_seq`
+/// arrived, if it changes. The word holds the number in its low 32 bits and, in bit 32,
+/// whether any datagram arrived (0: nothing yet). The number moves forward only, by less
+/// than [`RESTART_DISTANCE`]; a number far from it either way means the sender started again,
+/// and becomes the new highest. Made for an atomic `fetch_update` on the datagram path.
+pub(crate) fn advance_highest(word: u64, path_seq: u32) -> Option<u64> {
+    let next = SEEN | u64::from(path_seq);
+    if word & SEEN == 0 {
+        return Some(next);
+    }
+    let highest = word as u32;
+    let ahead = path_seq.wrapping_sub(highest);
+    let behind = highest.wrapping_sub(path_seq);
+    let forward = ahead != 0 && ahead < RESTART_DISTANCE;
+    let restart = ahead >= RESTART_DISTANCE && behind >= RESTART_DISTANCE;
+    (forward || restart).then_some(next)
+}
+
+/// Bit of the [`advance_highest`] word that says a datagram arrived.
+pub(crate) const SEEN: u64 = 1 << 32;
+
+/// One path's loss from readings, once per interval, of the two counters that the datagram
+/// path keeps for it: the [`advance_highest`] word and the number of datagrams received.
 ///
-/// A datagram counts as expected once a later one on the same path has arrived, and as
-/// received when it arrives, however late. Each interval's counts go into a ring of
-/// [`LOSS_INTERVALS`]; the loss is the window's share of expected datagrams that never
-/// arrived, in parts per million.
+/// Between two readings, `highest` moved by the datagrams sent (expected) and the count by
+/// those that arrived. The loss is the share of the last [`LOSS_INTERVALS`] intervals'
+/// expected datagrams that never arrived, in ppm. A datagram that arrives after the reading
+/// that counted its gap fills it in the next interval; the window's sum absorbs that.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct LossMeter {
-    started: bool,
-    highest: u32,
-    /// Counts of the interval in progress.
-    expected: u64,
-    received: u64,
-    /// Completed intervals: (expected, received), oldest overwritten first.
+pub(crate) struct GapLoss {
+    /// The previous reading: (highest, received), once a datagram had arrived.
+    last: Option<(u32, u64)>,
     window: [(u64, u64); LOSS_INTERVALS],
     next_slot: usize,
 }
 
-impl LossMeter {
-    /// A meter that has seen nothing.
+impl GapLoss {
+    /// Nothing read yet.
     pub(crate) const fn new() -> Self {
         Self {
-            started: false,
-            highest: 0,
-            expected: 0,
-            received: 0,
+            last: None,
             window: [(0, 0); LOSS_INTERVALS],
             next_slot: 0,
         }
     }
 
-    /// A datagram with per-path sequence number `path_seq` arrived.
-    pub(crate) fn arrive(&mut self, path_seq: u32) {
-        if !self.started {
-            self.started = true;
-            self.highest = path_seq;
-            self.expected += 1;
-            self.received += 1;
+    /// Closes an interval with the counters' current values.
+    pub(crate) fn read(&mut self, highest_word: u64, received: u64) {
+        if highest_word & SEEN == 0 {
             return;
         }
-        let ahead = path_seq.wrapping_sub(self.highest);
-        if ahead != 0 && ahead < RESTART_DISTANCE {
-            self.expected += u64::from(ahead);
-            self.highest = path_seq;
-        } else if ahead != 0 && self.highest.wrapping_sub(path_seq) >= RESTART_DISTANCE {
-            // Far from anything seen: the sender started again.
-            self.highest = path_seq;
-            self.expected += 1;
+        let highest = highest_word as u32;
+        if let Some((last_highest, last_received)) = self.last {
+            let expected = highest.wrapping_sub(last_highest);
+            // A restart moved `highest` anywhere: that interval says nothing.
+            if expected < RESTART_DISTANCE {
+                self.window[self.next_slot] =
+                    (u64::from(expected), received.wrapping_sub(last_received));
+                self.next_slot = (self.next_slot + 1) % LOSS_INTERVALS;
+            }
         }
-        self.received += 1;
-    }
-
-    /// Closes the interval in progress (called once per interval, e.g. every second).
-    pub(crate) fn close_interval(&mut self) {
-        self.window[self.next_slot] = (self.expected, self.received);
-        self.next_slot = (self.next_slot + 1) % LOSS_INTERVALS;
-        self.expected = 0;
-        self.received = 0;
+        self.last = Some((highest, received));
     }
 
     /// Datagrams expected over the window.
@@ -151,18 +164,13 @@ impl LossMeter {
         self.window.iter().map(|&(e, _)| e).sum()
     }
 
-    /// The window's loss in parts per million (0 when nothing was expected). A datagram that
-    /// arrives an interval after its gap was counted can make an interval's received exceed
-    /// its expected; the window's total absorbs that.
-    pub(crate) fn loss_ppm(&self) -> u32 {
+    /// The window's loss in ppm; `None` while nothing was expected.
+    pub(crate) fn loss_ppm(&self) -> Option<u32> {
         let expected = self.expected();
         let received: u64 = self.window.iter().map(|&(_, r)| r).sum();
         let lost = expected.saturating_sub(received);
-        (lost * 1_000_000)
+        lost.saturating_mul(1_000_000)
             .checked_div(expected)
-            .map_or(0, |ppm| ppm.min(1_000_000) as u32)
+            .map(|ppm| ppm.min(1_000_000) as u32)
     }
 }
-
-/// A per-path sequence number further ahead than this is not a gap but a restarted sender.
-pub(crate) const RESTART_DISTANCE: u32 = 1 << 20;

@@ -14,7 +14,11 @@ use kernel::{bindings, error::to_result, prelude::*};
 use crate::ffi::NetId;
 use crate::parse::Ipv4;
 
-/// One outgoing datagram, as the send hook sees it; the hook may change the `&mut` fields.
+/// The most bytes a send hook may put before a datagram's payload.
+pub(crate) const HEADER_MAX: usize = bindings::UDP_MPATH_HDR_MAX as usize;
+
+/// One outgoing datagram before routing, as the steer hook sees it; the hook may change the
+/// `&mut` fields.
 pub(crate) struct Outgoing<'a> {
     pub(crate) net: NetId,
     pub(crate) daddr: &'a mut u32,
@@ -23,12 +27,34 @@ pub(crate) struct Outgoing<'a> {
     pub(crate) sport: u16,
     pub(crate) oif: &'a mut i32,
     pub(crate) len: usize,
+    /// The path the hook chose, for [`SendHook::header`]; `None` (the default) for a
+    /// datagram that is not the module's, which then gets no header.
+    pub(crate) path: Option<u8>,
+}
+
+/// A routed datagram that may get a header, as the header hook sees it.
+pub(crate) struct Routed<'a> {
+    pub(crate) net: NetId,
+    /// The path the steer hook chose.
+    pub(crate) path: u8,
+    /// Its payload's length.
+    pub(crate) len: usize,
+    /// How many bytes fit before the route's MTU (or the largest datagram) is exceeded.
+    pub(crate) room: usize,
+    /// Where the header goes.
+    pub(crate) header: &'a mut [u8; HEADER_MAX],
 }
 
 /// A module's send-side policy; runs in softirq or process context under RCU.
 pub(crate) trait SendHook {
-    /// Returns whether it changed the datagram's path. Ports are in host byte order.
-    fn steer(datagram: Outgoing<'_>) -> bool;
+    /// Chooses the datagram's path before it is routed; returns whether it changed it. Ports
+    /// are in host byte order.
+    fn steer(datagram: &mut Outgoing<'_>) -> bool;
+
+    /// Writes the header of a datagram that [`SendHook::steer`] gave a path, once it is
+    /// routed; returns its length (at most `room`; 0 for none). Not called for corked, GSO or
+    /// zerocopy sends.
+    fn header(datagram: Routed<'_>) -> usize;
 }
 
 /// Called by the patched `udp_sendmsg` for every IPv4 datagram while `H` is registered.
@@ -36,8 +62,8 @@ pub(crate) trait SendHook {
 /// # Safety
 ///
 /// The pointers are valid, exclusive and non-NULL for the duration of the call, and the call
-/// runs under `rcu_read_lock()` (the contract of `udp_mpath_send_hook_t`).
-unsafe extern "C" fn send_trampoline<H: SendHook>(
+/// runs under `rcu_read_lock()` (the contract of `udp_mpath_send_ops.steer`).
+unsafe extern "C" fn steer_trampoline<H: SendHook>(
     net: *const bindings::net,
     daddr: *mut u32,
     dport: u16,
@@ -45,8 +71,9 @@ unsafe extern "C" fn send_trampoline<H: SendHook>(
     sport: u16,
     oif: *mut c_int,
     len: usize,
+    tx: *mut bindings::udp_mpath_tx,
 ) -> bool {
-    H::steer(Outgoing {
+    let mut datagram = Outgoing {
         net: NetId::from_raw(net),
         // SAFETY: The patch passes valid, exclusive, non-NULL pointers for the call's duration.
         daddr: unsafe { &mut *daddr },
@@ -57,26 +84,73 @@ unsafe extern "C" fn send_trampoline<H: SendHook>(
         // SAFETY: As above.
         oif: unsafe { &mut *oif },
         len,
-    })
+        path: None,
+    };
+    let steered = H::steer(&mut datagram);
+    if let Some(path) = datagram.path {
+        // SAFETY: As above.
+        unsafe { (*tx).path = path.into() };
+    }
+    steered
 }
 
-/// The send hook while registered; dropping it unregisters and waits for running calls.
-pub(crate) struct SendHookRegistration<H: SendHook>(PhantomData<H>);
+/// Called by the patched `udp_sendmsg` for a routed datagram whose `tx.path` the steer hook
+/// set, while `H` is registered.
+///
+/// # Safety
+///
+/// `tx` is valid, exclusive and non-NULL for the duration of the call, and the call runs
+/// under `rcu_read_lock()` (the contract of `udp_mpath_send_ops.header`).
+unsafe extern "C" fn header_trampoline<H: SendHook>(
+    net: *const bindings::net,
+    tx: *mut bindings::udp_mpath_tx,
+    len: usize,
+) -> c_uint {
+    // SAFETY: The patch passes a valid, exclusive, non-NULL pointer for the call's duration.
+    let tx = unsafe { &mut *tx };
+    let Ok(path) = u8::try_from(tx.path) else {
+        return 0;
+    };
+    let room = (tx.room as usize).min(HEADER_MAX);
+    let written = H::header(Routed {
+        net: NetId::from_raw(net),
+        path,
+        len,
+        room,
+        header: &mut tx.hdr,
+    });
+    // The patch clamps it too; a hook's mistake must not lengthen a datagram past its room.
+    written.min(room) as c_uint
+}
 
-impl<H: SendHook> SendHookRegistration<H> {
-    /// Registers `H`; `EBUSY` if another module holds the send hook.
-    pub(crate) fn new() -> Result<Self> {
-        // SAFETY: The trampoline matches the hook type and stays valid until `drop` returns,
-        // which is before the module's code is freed.
-        to_result(unsafe { bindings::udp_mpath_register_send(Some(send_trampoline::<H>)) })?;
-        Ok(Self(PhantomData))
+/// A module's send hooks, as the patch registers them.
+pub(crate) struct SendOps(bindings::udp_mpath_send_ops);
+
+impl SendOps {
+    /// The hooks of `H`, for a `static`.
+    pub(crate) const fn new<H: SendHook>() -> Self {
+        Self(bindings::udp_mpath_send_ops {
+            steer: Some(steer_trampoline::<H>),
+            header: Some(header_trampoline::<H>),
+        })
+    }
+
+    /// Registers these hooks; `EBUSY` if another module holds the send hooks.
+    pub(crate) fn register(&'static self) -> Result<SendHookRegistration> {
+        // SAFETY: `self` is a static, so it and the trampolines it points to stay valid until
+        // the registration's `drop` returns, which is before the module's code is freed.
+        to_result(unsafe { bindings::udp_mpath_register_send(&self.0) })?;
+        Ok(SendHookRegistration(self))
     }
 }
 
-impl<H: SendHook> Drop for SendHookRegistration<H> {
+/// The send hooks while registered; dropping it unregisters and waits for running calls.
+pub(crate) struct SendHookRegistration(&'static SendOps);
+
+impl Drop for SendHookRegistration {
     fn drop(&mut self) {
-        // SAFETY: Registered in `new`; this waits until no CPU runs the trampoline.
-        unsafe { bindings::udp_mpath_unregister_send(Some(send_trampoline::<H>)) };
+        // SAFETY: Registered in `SendOps::register`; this waits until no CPU runs the hooks.
+        unsafe { bindings::udp_mpath_unregister_send(&self.0 .0) };
     }
 }
 
@@ -93,6 +167,10 @@ pub(crate) struct Arriving<'a> {
     pub(crate) iif: i32,
     /// The UDP payload's length.
     pub(crate) len: usize,
+    /// The payload's first bytes (at most [`HEADER_MAX`]), as they were when the hook was
+    /// called.
+    pub(crate) head: [u8; HEADER_MAX],
+    pub(crate) head_len: usize,
     skb: *mut bindings::sk_buff,
     _call: PhantomData<&'a mut bindings::sk_buff>,
 }
@@ -114,13 +192,40 @@ impl Arriving<'_> {
         self.dport = dport;
         Ok(())
     }
+
+    /// The payload's first bytes, copied when the hook was called.
+    pub(crate) fn head(&self) -> &[u8] {
+        &self.head[..self.head_len.min(HEADER_MAX)]
+    }
+
+    /// Removes `len` bytes from the front of the payload, after verifying the datagram's
+    /// checksum. On error (`EINVAL`: too short or inconsistent lengths; `EBADMSG`: bad
+    /// checksum; `ENOMEM`) the datagram is unchanged.
+    pub(crate) fn strip(&mut self, len: usize) -> Result {
+        let removed = u32::try_from(len).map_err(|_| EINVAL)?;
+        // SAFETY: `skb` is the datagram handed to this hook call, borrowed exclusively for
+        // the call (see `rewrite`); `udp_mpath_strip` requires no more than that.
+        to_result(unsafe { bindings::udp_mpath_strip(self.skb, removed) })?;
+        self.len -= len;
+        self.head_len = 0;
+        Ok(())
+    }
+}
+
+/// What the receive hook does with a datagram.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// Delivery goes on (possibly rewritten).
+    Deliver,
+    /// The datagram is freed here; the hook counted why.
+    Drop,
 }
 
 /// A module's receive-side policy; runs in softirq context under RCU, before the socket
 /// lookup, for every arriving IPv4 UDP datagram while registered.
 pub(crate) trait RecvHook {
-    /// May rewrite the datagram; delivery then goes on.
-    fn arrive(datagram: &mut Arriving<'_>);
+    /// May rewrite or strip the datagram, and says whether delivery goes on.
+    fn arrive(datagram: &mut Arriving<'_>) -> Verdict;
 }
 
 /// Called by the patched `udp_rcv` for every arriving IPv4 datagram while `H` is registered.
@@ -137,6 +242,11 @@ unsafe extern "C" fn recv_trampoline<H: RecvHook>(
 ) -> bool {
     // SAFETY: `rx` is valid for the call (the caller's contract).
     let rx = unsafe { &*rx };
+    let head_len = (rx.head_len as usize).min(HEADER_MAX);
+    let mut head = [0u8; HEADER_MAX];
+    // SAFETY: The patch sets `rx.head` to `rx.head_len` (at most `HEADER_MAX`) readable bytes
+    // of the payload, valid until the skb is changed, which nothing has done yet.
+    head[..head_len].copy_from_slice(unsafe { core::slice::from_raw_parts(rx.head, head_len) });
     let mut datagram = Arriving {
         net: NetId::from_raw(net),
         saddr: Ipv4(rx.saddr),
@@ -145,12 +255,26 @@ unsafe extern "C" fn recv_trampoline<H: RecvHook>(
         dport: u16::from_be(rx.dport),
         iif: rx.iif,
         len: rx.len as usize,
+        head,
+        head_len,
         skb,
         _call: PhantomData,
     };
-    H::arrive(&mut datagram);
-    // The datagram always goes on: this module never takes it.
-    false
+    match H::arrive(&mut datagram) {
+        Verdict::Deliver => false,
+        Verdict::Drop => {
+            // SAFETY: The skb is the hook's to take (returning true says so), and no one uses
+            // it after this call.
+            unsafe {
+                bindings::sk_skb_reason_drop(
+                    core::ptr::null(),
+                    skb,
+                    bindings::skb_drop_reason_SKB_DROP_REASON_NOT_SPECIFIED,
+                )
+            };
+            true
+        }
+    }
 }
 
 /// The receive hook while registered; dropping it unregisters and waits for running calls.

@@ -516,6 +516,85 @@ failover_ok() {
 	secondary_used_again_ok "path restored"
 }
 
+# wait_peer_kind NS KIND: waits up to 3 s until NS's sender takes its peer for KIND.
+wait_peer_kind() {
+	for _ in $(seq 30); do
+		[ "$(knob "$1" peer_kind)" = "$2" ] && return 0
+		sleep 0.1
+	done
+	fail "$1: peer is $(knob "$1" peer_kind), not $2"
+}
+
+# sequenced_delivery_ok SIZE COUNT SEQUENCED_FILE [SEND_ARGS...]: with probing on both ends,
+# COUNT datagrams of SIZE bytes from cli (split 50) all arrive at srv exactly as sent, from
+# the primary address, and SEQUENCED_FILE (a send-side counter) grew by COUNT.
+sequenced_delivery_ok() {
+	local size=$1 n=$2 counter=$3 c0 s0 r0 d0
+	shift 3
+	path_netem 0 "$RATE" "$DELAY_MS" && path_netem 1 "$RATE" "$DELAY_MS" || return 1
+	in_cli sh -c "echo 50 > $SYSFS/split && echo split > $SYSFS/scheduler" || return 1
+	mpudp_probing "$NS_SRV" && mpudp_probing "$NS_CLI" && wait_peer_kind "$NS_CLI" mpudp || return 1
+	c0=$(knob "$NS_CLI" "$counter") s0=$(knob "$NS_CLI" tx_sequenced_datagrams)
+	r0=$(knob "$NS_SRV" recv/rx_sequenced_datagrams) d0=$(knob "$NS_SRV" recv/rx_secondary_datagrams)
+	start_receiver "$TUNNEL_PORT" "$n" "$RECV_TIMEOUT" --size "$size" || return 1
+	in_cli "$UDP_TOOL" send --dst "$SRV_PRIMARY" --port "$TUNNEL_PORT" --count "$n" --size "$size" \
+		--pps 500 "$@" >/dev/null || return 1
+	finish_receiver
+	c0=$(($(knob "$NS_CLI" "$counter") - c0)) s0=$(($(knob "$NS_CLI" tx_sequenced_datagrams) - s0))
+	r0=$(($(knob "$NS_SRV" recv/rx_sequenced_datagrams) - r0)) d0=$(($(knob "$NS_SRV" recv/rx_secondary_datagrams) - d0))
+	ktap_print_msg "$counter +$c0; sent sequenced $s0, received sequenced $r0, $d0 over the secondary path"
+	[ "$(json_get "$RECV_OUT" unique)" -eq "$n" ] || { fail "not every datagram arrived"; return 1; }
+	[ "$(json_get "$RECV_OUT" malformed)" -eq 0 ] || { fail "datagrams arrived changed (header left in?)"; return 1; }
+	[ "$(json_get "$RECV_OUT" sources)" = "$CLI_PRIMARY=$n" ] || { fail "a source other than the peer's primary"; return 1; }
+	[ "$c0" -eq "$n" ] || { fail "$counter grew by $c0, not $n"; return 1; }
+	[ "$s0" -eq "$r0" ] || { fail "sent $s0 sequenced, the peer removed $r0 headers"; return 1; }
+	within_pp "$d0" "$n" 50 || { fail "the secondary path did not carry half"; return 1; }
+}
+
+# The peer must prove that it runs MPUDP before any header goes out: with its responder off
+# (and its token forgotten, so that it could not remove a header), the datagrams arrive
+# exactly as sent and none is sequenced.
+plain_peer_ok() {
+	local n=1000 s0
+	in_srv sh -c "echo 0 > $SYSFS/recv/probe_port && echo '$CLI_PRIMARY $CLI_ALTERNATE' > $SYSFS/recv/peer" || return 1
+	in_cli sh -c "echo 0 > $SYSFS/probe_port && echo $PROBE_PORT > $SYSFS/probe_port" || return 1
+	sleep 1.5 # ten unanswered probes: the peer is taken for plain
+	s0=$(knob "$NS_CLI" tx_sequenced_datagrams)
+	start_receiver "$TUNNEL_PORT" "$n" "$RECV_TIMEOUT" --size 100 || return 1
+	in_cli "$UDP_TOOL" send --dst "$SRV_PRIMARY" --port "$TUNNEL_PORT" --count "$n" --pps 2500 >/dev/null || return 1
+	finish_receiver
+	s0=$(($(knob "$NS_CLI" tx_sequenced_datagrams) - s0))
+	ktap_print_msg "peer $(knob "$NS_CLI" peer_kind); $s0 datagrams sequenced"
+	[ "$(knob "$NS_CLI" peer_kind)" = plain ] || { fail "a silent peer was not taken for plain"; return 1; }
+	[ "$s0" -eq 0 ] || { fail "headers sent to a peer that never answered"; return 1; }
+	[ "$(json_get "$RECV_OUT" unique)" -eq "$n" ] && [ "$(json_get "$RECV_OUT" malformed)" -eq 0 ] ||
+		{ fail "datagrams did not arrive unmodified"; return 1; }
+}
+
+# 1 % uniform loss on the secondary path: after 10 s of traffic the peer's reading of that
+# path's loss from the data sequence is 1 % +- 0.3 pp, and the clean path's under 0.1 %.
+# 1,000 datagrams/s per path give 10,000 in the 10 s window: the binomial standard deviation
+# of a 1 % reading is then 0.1 pp, so 0.3 pp is three of them.
+data_loss_ok() {
+	local sender p s rc=0
+	path_netem 0 "$RATE" "$DELAY_MS" && path_netem 1 "$RATE" "$DELAY_MS" 1 || return 1
+	in_cli sh -c "echo 50 > $SYSFS/split && echo split > $SYSFS/scheduler" || return 1
+	mpudp_probing "$NS_SRV" && mpudp_probing "$NS_CLI" && wait_peer_kind "$NS_CLI" mpudp || return 1
+	in_cli "$UDP_TOOL" send --dst "$SRV_PRIMARY" --port "$TUNNEL_PORT" --count 24000 --pps 2000 >/dev/null &
+	sender=$!
+	sleep 11.5 # the window is full; the sender is still running, so no empty interval follows
+	p=$(knob "$NS_CLI" paths/primary/data_loss_ppm)
+	s=$(knob "$NS_CLI" paths/secondary/data_loss_ppm)
+	wait "$sender" || rc=1
+	path_netem 1 "$RATE" "$DELAY_MS" 0
+	ktap_print_msg "data loss primary ${p:-unknown} ppm, secondary ${s:-unknown} ppm (netem 1 %);" \
+		"probe loss $(knob "$NS_CLI" paths/primary/probe_loss_ppm)/$(knob "$NS_CLI" paths/secondary/probe_loss_ppm) ppm"
+	[ "$rc" = 0 ] || return 1
+	[ -n "$p" ] && [ -n "$s" ] || { fail "no data loss reading"; return 1; }
+	[ "$s" -ge 7000 ] && [ "$s" -le 13000 ] || { fail "secondary loss not within 1 % +- 0.3 pp"; return 1; }
+	[ "$p" -lt 1000 ] || { fail "clean path reads 0.1 % or more"; return 1; }
+}
+
 # A peer that does not answer probes: the paths stay unknown and the fixed split applies,
 # even with the rtt scheduler selected.
 no_responder_ok() {
@@ -591,8 +670,11 @@ load_unload_cycles_ok() {
 	for i in $(seq "$STRESS_CYCLES"); do
 		reload_random || { fail "cycle $i: load or unload failed"; return 1; }
 		mpudp_configure "$NS_CLI" 50 || { fail "cycle $i: configure failed"; return 1; }
-		# Running probe workers (and their sockets) must go with every unload.
-		mpudp_probing "$NS_CLI" || { fail "cycle $i: probing failed"; return 1; }
+		# Running probe workers (and their sockets) must go with every unload. With both
+		# ends probing, the flood is sequenced whenever the server has answered since the
+		# last reload: headers are added and removed while the modules come and go.
+		mpudp_configure "$NS_SRV" 50 || { fail "cycle $i: configure failed"; return 1; }
+		mpudp_probing "$NS_CLI" && mpudp_probing "$NS_SRV" || { fail "cycle $i: probing failed"; return 1; }
 	done
 	kill -0 "$FLOOD" || { fail "flood sender died: $(cat "$WORK/flood.err")"; return 1; }
 	kill "$FLOOD"
@@ -618,7 +700,7 @@ dmesg_clean_ok() {
 }
 
 ktap_print_header
-ktap_set_plan 35
+ktap_set_plan 40
 
 dmesg -C
 # Multi-threaded QEMU TCG can run a stale int3 after the kernel re-patched a static branch
@@ -671,6 +753,14 @@ check "rtt scheduler: >= 80 % on the 20 ms path (primary) vs 100 ms" rtt_share_o
 check "rtt scheduler: >= 80 % on the 20 ms path (secondary) vs 100 ms" rtt_share_ok 50 10 0 20
 check "rtt scheduler: equal paths share about 50/50" rtt_share_ok 10 10 30 70
 check "failover: secondary blackholed during a download, <= 2 s stall, used again" failover_ok
+check "sequencing: 10000 datagrams carry the header on both paths, arrive exactly as sent" \
+	sequenced_delivery_ok 100 10000 tx_sequenced_datagrams
+check "full-size datagram (1472 B on 1500 MTU) sequenced and fragmented: all arrive intact" \
+	sequenced_delivery_ok 1472 300 tx_sequenced_datagrams
+check "full-size datagram from a never-fragment socket: sent without header, all arrive intact" \
+	sequenced_delivery_ok 1472 300 tx_unsequenced_no_room --pmtudisc=do
+check "loss from the data sequence: 1 % netem reads 1 % +- 0.3 pp, clean path < 0.1 %" data_loss_ok
+check "a peer that never answers probes gets no header; datagrams arrive unmodified" plain_peer_ok
 check "a peer without probe responder: fixed split still works" no_responder_ok
 check "configuration belongs to its namespace; user-namespace root cannot write" namespaces_ok
 check "fuzz: $FUZZ_WRITES random writes per file, rejects keep the value, accepts read back canonically" fuzz_ok

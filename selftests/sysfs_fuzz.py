@@ -106,6 +106,8 @@ def expected(name, data, existing):
     if base == "probe_down_after":
         value = canonical_number(text, 100)
         return value if value is not None and int(value) >= 1 else None
+    if base == "sequencing":
+        return canonical_number(text, 1)
     raise ValueError(name)
 
 
@@ -142,7 +144,7 @@ def main():
     random.seed(int(sys.argv[2]) if len(sys.argv) > 2 else 1)
     existing = set(os.listdir("/sys/class/net"))
     files = ["split", "secondary", "peer", "port", "scheduler", "probe_port", "probe_interval_ms",
-             "probe_down_after", "recv/peer", "recv/port", "recv/probe_port"]
+             "probe_down_after", "sequencing", "recv/peer", "recv/port", "recv/probe_port"]
     counters = [f for f in os.listdir(SYSFS) if f.startswith("tx_")] + \
         ["recv/" + f for f in os.listdir(os.path.join(SYSFS, "recv")) if f.startswith("rx_")] + \
         ["recv/probes_answered"] + \
@@ -185,9 +187,10 @@ def main():
             if now < last[c]:
                 problems.append(f"{c} went backwards: {last[c]} -> {now}")
             last[c] = now
-    # Probing was switched on and off at random: leave it off.
+    # Probing was switched on and off at random: leave it off, and sequencing as by default.
     for name in ("probe_port", "recv/probe_port"):
         write(name, b"0")
+    write("sequencing", b"1")
     print(json.dumps({**totals, "problems": len(problems), "first": problems[:10]}))
     return 1 if problems else 0
 

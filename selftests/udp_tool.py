@@ -9,7 +9,8 @@ recv: receives until COUNT distinct numbers arrived or --timeout seconds of sile
       prints one JSON line: received, unique, duplicates, missing, and the source addresses
       seen with their counts. --connect makes it a connected socket, --inet6 an AF_INET6
       socket that receives IPv4 as mapped addresses, and --pktinfo adds the local addresses
-      IP_PKTINFO reported ("locals").
+      IP_PKTINFO reported ("locals"). --size N counts the datagrams that are not exactly what
+      `send --size N` sends ("malformed"): N bytes, the number, then zeros.
 """
 import argparse
 import json
@@ -21,11 +22,16 @@ import time
 HEADER = struct.Struct("!Q")
 # Linux's IP_PKTINFO; Python's socket module has it only from 3.12 on.
 IP_PKTINFO = getattr(socket, "IP_PKTINFO", 8)
+# Linux's IP_MTU_DISCOVER values: "do" never fragments (EMSGSIZE above the path MTU).
+IP_MTU_DISCOVER = getattr(socket, "IP_MTU_DISCOVER", 10)
+PMTUDISC = {"want": 1, "do": 2}
 
 
 def send(args):
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.bind((args.bind, args.src_port))
+    if args.pmtudisc:
+        sock.setsockopt(socket.IPPROTO_IP, IP_MTU_DISCOVER, PMTUDISC[args.pmtudisc])
     if args.connect:
         sock.connect((args.dst, args.port))
     payload = bytes(max(0, args.size - HEADER.size))
@@ -74,12 +80,16 @@ def recv(args):
     sources = {}
     locals_ = {}
     received = 0
+    malformed = 0
     while len(seen) < args.count:
         try:
             data, ancdata, _flags, addr = sock.recvmsg(65535, 256)
         except socket.timeout:
             break
         received += 1
+        if args.size and (len(data) != max(args.size, HEADER.size) or any(data[HEADER.size:])):
+            malformed += 1
+            continue
         (seq,) = HEADER.unpack_from(data)
         seen[seq] = seen.get(seq, 0) + 1
         sources[addr[0]] = sources.get(addr[0], 0) + 1
@@ -97,6 +107,8 @@ def recv(args):
     }
     if args.pktinfo:
         result["locals"] = locals_
+    if args.size:
+        result["malformed"] = malformed
     print(json.dumps(result))
 
 
@@ -112,6 +124,7 @@ def main():
     s.add_argument("--bind", default="0.0.0.0")
     s.add_argument("--src-port", type=int, default=0)
     s.add_argument("--connect", action="store_true")
+    s.add_argument("--pmtudisc", choices=sorted(PMTUDISC), help="IP_MTU_DISCOVER setting")
     s.add_argument("--inner-udp-port", type=int, default=0,
                    help="prefix a UDP header to this port (foo-over-UDP payload)")
     r = sub.add_parser("recv")
@@ -123,6 +136,7 @@ def main():
     r.add_argument("--connect", metavar="ADDR:PORT", help="connect to this sender")
     r.add_argument("--inet6", action="store_true", help="dual-stack AF_INET6 socket")
     r.add_argument("--pktinfo", action="store_true", help="report IP_PKTINFO's local address")
+    r.add_argument("--size", type=int, default=0, help="count datagrams not as sent with --size")
     args = parser.parse_args()
     (send if args.mode == "send" else recv)(args)
 

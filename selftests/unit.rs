@@ -171,15 +171,30 @@ mod probing {
             hold_ns: 12_345,
             rx_datagrams: 7,
             rx_bytes: u64::MAX,
+            token: 0x0102_0304,
+            data_loss_ppm: 10_000,
         };
         let wire = reply.encode();
         assert_eq!(wire.len(), WIRE_LEN);
         assert_eq!(&wire[0..4], b"MPUP");
         assert_eq!(Message::decode(&wire), Some(reply));
+        assert_eq!(&wire[44..48], &[1, 2, 3, 4]);
         assert_eq!(
-            Message::decode(&Message::probe(PRIMARY, 3, 9).encode()),
-            Some(Message::probe(PRIMARY, 3, 9))
+            Message::decode(&Message::probe(PRIMARY, 3, 9, 77).encode()),
+            Some(Message::probe(PRIMARY, 3, 9, 77))
         );
+        // A loss beyond 100 % is read as 100 %; "unknown" stays unknown.
+        let mut over = wire;
+        over[48..52].copy_from_slice(&2_000_000u32.to_be_bytes());
+        assert_eq!(
+            Message::decode(&over).map(|m| m.data_loss_ppm),
+            Some(1_000_000)
+        );
+        let unknown = Message {
+            data_loss_ppm: LOSS_UNKNOWN,
+            ..reply
+        };
+        assert_eq!(Message::decode(&unknown.encode()), Some(unknown));
         for (at, value) in [(0, b'X'), (4, 2), (5, 0), (5, 3), (6, 2), (7, 1)] {
             let mut bad = wire;
             bad[at] = value;
@@ -702,6 +717,11 @@ mod sequencing {
             "another session"
         );
         assert_eq!(
+            DataHeader::decode_any(&datagram),
+            Some(header),
+            "shaped like one, any session"
+        );
+        assert_eq!(
             DataHeader::decode(&wire[..15], 0xdead_beef),
             None,
             "too short"
@@ -714,74 +734,132 @@ mod sequencing {
                 None,
                 "byte {at} = {value}"
             );
+            assert_eq!(DataHeader::decode_any(&bad), None, "byte {at} = {value}");
         }
     }
 
-    fn meter_over(seqs: impl IntoIterator<Item = u32>, per_interval: usize) -> LossMeter {
-        let mut meter = LossMeter::new();
-        for (i, seq) in seqs.into_iter().enumerate() {
-            meter.arrive(seq);
-            if (i + 1) % per_interval == 0 {
-                meter.close_interval();
+    /// The datagram path's two counters and the reader's window.
+    struct Path {
+        word: u64,
+        received: u64,
+        loss: GapLoss,
+    }
+
+    impl Path {
+        fn new() -> Self {
+            Self {
+                word: 0,
+                received: 0,
+                loss: GapLoss::new(),
             }
         }
-        meter
+
+        fn arrive(&mut self, seq: u32) {
+            if let Some(word) = advance_highest(self.word, seq) {
+                self.word = word;
+            }
+            self.received += 1;
+        }
+
+        fn read(&mut self) {
+            self.loss.read(self.word, self.received);
+        }
+    }
+
+    /// Arrivals `seqs`, with a reading after every `per_interval` of them; the first reading
+    /// comes after the first arrival (as the receiver's first reading follows the first one).
+    fn path_over(seqs: impl IntoIterator<Item = u32>, per_interval: usize) -> Path {
+        let mut path = Path::new();
+        for (i, seq) in seqs.into_iter().enumerate() {
+            path.arrive(seq);
+            if i == 0 || i % per_interval == 0 {
+                path.read();
+            }
+        }
+        path.read();
+        path
+    }
+
+    #[test]
+    fn the_highest_word_moves_forward_only_unless_the_sender_restarted() {
+        assert_eq!(advance_highest(0, 5), Some(SEEN | 5), "the first one");
+        assert_eq!(advance_highest(SEEN | 5, 6), Some(SEEN | 6));
+        assert_eq!(advance_highest(SEEN | 5, 5), None, "a duplicate");
+        assert_eq!(advance_highest(SEEN | 5, 4), None, "a late one");
+        assert_eq!(
+            advance_highest(SEEN | u32::MAX as u64, 0),
+            Some(SEEN),
+            "wraps"
+        );
+        assert_eq!(
+            advance_highest(SEEN | 3_000_000_000, 7),
+            Some(SEEN | 7),
+            "far from it: restarted"
+        );
     }
 
     #[test]
     fn a_clean_path_reads_no_loss_even_reordered() {
-        let in_order = meter_over(0..10_000, 1000);
-        assert_eq!(in_order.loss_ppm(), 0);
-        assert_eq!(in_order.expected(), 10_000);
-        let swapped = meter_over((0..10_000u32).map(|s| s ^ 1), 1000);
-        assert_eq!(swapped.loss_ppm(), 0);
+        let in_order = path_over(0..10_000, 1000);
+        assert_eq!(in_order.loss.loss_ppm(), Some(0));
+        assert_eq!(
+            in_order.loss.expected(),
+            9_999,
+            "counted from the first arrival"
+        );
+        let swapped = path_over((0..10_000u32).map(|s| s ^ 1), 1000);
+        assert_eq!(swapped.loss.loss_ppm(), Some(0));
+        assert_eq!(GapLoss::new().loss_ppm(), None, "nothing expected yet");
     }
 
     #[test]
     fn one_percent_loss_reads_ten_thousand_ppm() {
-        // 9,900 arrivals in ten intervals of 990.
-        let meter = meter_over((0..10_000u32).filter(|s| s % 100 != 42), 990);
-        assert_eq!(meter.expected(), 10_000);
-        assert_eq!(meter.loss_ppm(), 10_000);
-        // 100 ppm resolution: one datagram in 10,000 (9,999 arrivals in nine intervals).
-        let one_lost = meter_over((0..10_000u32).filter(|&s| s != 5000), 1111);
-        assert_eq!(one_lost.loss_ppm(), 100);
+        // 9,900 arrivals of 10,001 sent, read in nine intervals (within the window).
+        let path = path_over((0..=10_000u32).filter(|s| s % 100 != 42), 1100);
+        assert_eq!(path.loss.expected(), 10_000);
+        assert_eq!(path.loss.loss_ppm(), Some(10_000));
+        // 100 ppm resolution: one datagram in 10,000.
+        let one_lost = path_over((0..=10_000u32).filter(|&s| s != 5000), 1111);
+        assert_eq!(one_lost.loss.loss_ppm(), Some(100));
     }
 
     #[test]
     fn the_window_forgets_old_intervals() {
-        let mut meter = meter_over((0..10_000u32).filter(|s| s % 10 != 0), 900);
-        assert!(meter.loss_ppm() > 90_000);
+        let mut path = path_over((0..10_000u32).filter(|s| s % 10 != 1), 900);
+        assert!(path.loss.loss_ppm().unwrap() > 90_000);
         for seq in 10_000..20_000 {
-            meter.arrive(seq);
+            path.arrive(seq);
             if seq % 1000 == 999 {
-                meter.close_interval();
+                path.read();
             }
         }
-        assert_eq!(meter.loss_ppm(), 0, "ten clean intervals later");
+        assert_eq!(path.loss.loss_ppm(), Some(0), "ten clean intervals later");
     }
 
     #[test]
     fn a_late_datagram_fills_its_gap_and_a_restart_is_no_loss() {
-        let mut meter = LossMeter::new();
-        for seq in [0, 1, 3, 4] {
-            meter.arrive(seq);
+        let mut path = Path::new();
+        path.arrive(0);
+        path.read();
+        for seq in [1, 3, 4, 5] {
+            path.arrive(seq);
         }
-        meter.close_interval();
-        assert_eq!(meter.loss_ppm(), 200_000, "2 is missing so far");
-        meter.arrive(2);
-        meter.arrive(5);
-        meter.close_interval();
-        assert_eq!(meter.loss_ppm(), 0, "2 arrived an interval late");
-        meter.arrive(3_000_000_000);
-        meter.arrive(3_000_000_001);
-        meter.close_interval();
+        path.read();
+        assert_eq!(path.loss.loss_ppm(), Some(200_000), "2 is missing so far");
+        path.arrive(2);
+        path.arrive(6);
+        path.read();
+        assert_eq!(path.loss.loss_ppm(), Some(0), "2 arrived an interval late");
+        path.arrive(3_000_000_000);
+        path.arrive(3_000_000_001);
+        path.read();
+        path.arrive(3_000_000_002);
+        path.read();
         assert_eq!(
-            meter.loss_ppm(),
-            0,
+            path.loss.loss_ppm(),
+            Some(0),
             "a restarted sender is not a gap of 3e9"
         );
-        assert_eq!(LossMeter::new().loss_ppm(), 0);
     }
 }
 
