@@ -39,6 +39,11 @@ mod netns;
 )]
 mod parse;
 
+#[path = "common/peer_reorder.rs"]
+mod peer_reorder;
+#[path = "common/reorder.rs"]
+mod reorder;
+
 #[path = "common/probe.rs"]
 #[allow(
     dead_code,
@@ -57,6 +62,7 @@ use ffi::{
 };
 use netns::{LogLimit, NetnsTable, NsState, PathCounters};
 use parse::{Ipv4, Peer};
+use peer_reorder::PeerReorder;
 use probe::{Kind, Message, PRIMARY, SECONDARY};
 use seq::{DataHeader, GapLoss, HEADER_LEN, MAX_PATHS};
 use udp_hooks::{Arriving, RecvHook, Verdict};
@@ -104,6 +110,8 @@ struct RecvState {
     /// Sequenced datagrams dropped because the header could not be removed (bad checksum,
     /// inconsistent lengths, no memory).
     header_errors: Atomic<u64>,
+    /// The peer's sequenced datagrams, put back in the sender's order.
+    reorder: PeerReorder,
 }
 
 impl NsState for RecvState {
@@ -122,6 +130,7 @@ impl NsState for RecvState {
         sequenced: Atomic::new(0),
         unknown_session: Atomic::new(0),
         header_errors: Atomic::new(0),
+        reorder: PeerReorder::new(),
     };
 
     fn reset(&self) {
@@ -137,16 +146,20 @@ impl NsState for RecvState {
         for counter in [&self.sequenced, &self.unknown_session, &self.header_errors] {
             counter.store(0, Relaxed);
         }
+        self.reorder.reset();
     }
 }
 
 impl RecvState {
-    /// Forgets the peer's token and its sequence numbers (a new session, or a new peer).
+    /// Forgets the peer's token and its sequence numbers (a new session, or a new peer); what
+    /// the reorder buffer held of the old session is delivered. Process context.
     fn forget_session(&self) {
         self.peer_token.store(0, Relaxed);
         for counter in Iterator::chain(self.highest.iter(), &self.received) {
             counter.store(0, Relaxed);
         }
+        self.reorder.flush(true);
+        self.reorder.forget_session();
     }
 
     /// Takes in path `path`'s sequence number `path_seq`, for its loss.
@@ -197,8 +210,8 @@ impl RecvHook for Policy {
         if d.saddr != peer.primary && d.saddr != peer.alternate {
             return Verdict::Deliver;
         }
-        // The header's path, for a sequenced datagram; `None` for a plain one.
-        let mut sequenced_path = None;
+        // The header of a sequenced datagram; `None` for a plain one.
+        let mut sequenced = None;
         let token = ns.peer_token.load(Relaxed);
         let ours = (token & seq::SEEN != 0)
             .then(|| DataHeader::decode(d.head(), token as u32))
@@ -211,7 +224,7 @@ impl RecvHook for Policy {
                 }
                 ns.sequenced.add(1u64, Relaxed);
                 ns.count_path_seq(header.path.into(), header.path_seq);
-                sequenced_path = Some(usize::from(header.path));
+                sequenced = Some(header);
             } else if ns.probe_port.load(Relaxed) != 0 {
                 // Only a peer that this end answers probes for sends headers: without a
                 // responder, a datagram shaped like one is the application's own.
@@ -224,7 +237,7 @@ impl RecvHook for Policy {
             let local = if learned != 0 { Ipv4(learned) } else { d.daddr };
             let (sport, dport) = (d.sport, d.dport);
             if d.rewrite(peer.primary, sport, local, dport).is_ok() {
-                ns.path_counters(sequenced_path.unwrap_or(SECONDARY))
+                ns.path_counters(sequenced.map_or(SECONDARY, |h| h.path.into()))
                     .count(d.len);
             } else {
                 ns.rewrite_errors.add(1u64, Relaxed);
@@ -238,10 +251,23 @@ impl RecvHook for Policy {
                 ns.primary_local.store(d.daddr.0, Relaxed);
             }
             // With one address for both paths, only the header tells them apart.
-            ns.path_counters(sequenced_path.unwrap_or(PRIMARY))
+            ns.path_counters(sequenced.map_or(PRIMARY, |h| h.path.into()))
                 .count(d.len);
         }
-        Verdict::Deliver
+        match sequenced {
+            // Rewritten and stripped: the buffer delivers it as the socket would have got it.
+            Some(header) if ns.reorder.enabled.load(Relaxed) != 0 => ns.reorder.arrive(d, &header),
+            _ => Verdict::Deliver,
+        }
+    }
+}
+
+impl ffi::InterfacesChanged for Policy {
+    fn interfaces_changed() {}
+
+    fn interface_unregistering() {
+        // Held datagrams point to the interface they arrived on: they go before it does.
+        NAMESPACES.for_every_state(|ns| ns.reorder.flush(true));
     }
 }
 
@@ -250,7 +276,8 @@ impl NetExit for Policy {
         let config = ffi::config_lock();
         // The worker uses the namespace's socket: it goes first.
         RESPONDERS.stop(&config, net);
-        NAMESPACES.release(net);
+        // Its sockets are gone: what the buffer holds is freed, and its timer stopped.
+        NAMESPACES.release(net, |ns| ns.reorder.shut_down(false));
     }
 }
 
@@ -405,6 +432,74 @@ static FILES: SysfsGroup = SysfsGroup::new(
             name: c"rx_header_error_drops",
             writable: false,
         },
+        File {
+            name: c"reorder",
+            writable: true,
+        },
+        File {
+            name: c"reorder_max_ms",
+            writable: true,
+        },
+        File {
+            name: c"reorder_max_kb",
+            writable: true,
+        },
+        File {
+            name: c"reorder_in_order",
+            writable: false,
+        },
+        File {
+            name: c"reorder_held",
+            writable: false,
+        },
+        File {
+            name: c"reorder_filled",
+            writable: false,
+        },
+        File {
+            name: c"reorder_timeout",
+            writable: false,
+        },
+        File {
+            name: c"reorder_overflow",
+            writable: false,
+        },
+        File {
+            name: c"reorder_late",
+            writable: false,
+        },
+        File {
+            name: c"reorder_resyncs",
+            writable: false,
+        },
+        File {
+            name: c"reorder_deepest",
+            writable: false,
+        },
+        File {
+            name: c"reorder_holding",
+            writable: false,
+        },
+        File {
+            name: c"reorder_holding_bytes",
+            writable: false,
+        },
+        File {
+            name: c"reorder_queue_drops",
+            writable: false,
+        },
+        File {
+            name: c"reorder_unheld",
+            writable: false,
+        },
+        File {
+            name: c"reorder_wait_us",
+            writable: false,
+        },
+        File {
+            name: c"delay_spread_us",
+            writable: false,
+        },
     ],
 );
 
@@ -432,6 +527,31 @@ impl SysfsFiles for Policy {
             b"rx_sequenced_datagrams" => writeln!(out, "{}", ns.sequenced.load(Relaxed)),
             b"rx_unknown_session_drops" => writeln!(out, "{}", ns.unknown_session.load(Relaxed)),
             b"rx_header_error_drops" => writeln!(out, "{}", ns.header_errors.load(Relaxed)),
+            b"reorder" => writeln!(out, "{}", ns.reorder.enabled.load(Relaxed)),
+            b"reorder_max_ms" => writeln!(out, "{}", ns.reorder.max_wait_ms.load(Relaxed)),
+            b"reorder_max_kb" => writeln!(out, "{}", ns.reorder.max_kb.load(Relaxed)),
+            name if name.starts_with(b"reorder_") || name == b"delay_spread_us" => {
+                let snap = ns.reorder.snapshot();
+                let c = snap.counters;
+                let value = match name {
+                    b"reorder_in_order" => c.in_order,
+                    b"reorder_held" => c.held,
+                    b"reorder_filled" => c.filled,
+                    b"reorder_timeout" => c.timeout,
+                    b"reorder_overflow" => c.overflow,
+                    b"reorder_late" => c.late,
+                    b"reorder_resyncs" => c.resyncs,
+                    b"reorder_deepest" => c.deepest,
+                    b"reorder_holding" => snap.held as u64,
+                    b"reorder_holding_bytes" => snap.held_bytes as u64,
+                    b"reorder_queue_drops" => snap.queue_drops,
+                    b"reorder_unheld" => snap.unheld,
+                    b"reorder_wait_us" => snap.wait_us,
+                    b"delay_spread_us" => snap.spread_us,
+                    _ => return Err(ENOENT),
+                };
+                writeln!(out, "{value}")
+            }
             _ => return Err(ENOENT),
         };
         written.map_err(|_| EINVAL)
@@ -442,6 +562,9 @@ impl SysfsFiles for Policy {
             b"peer" => "recv/peer",
             b"port" => "recv/port",
             b"probe_port" => "recv/probe_port",
+            b"reorder" => "recv/reorder",
+            b"reorder_max_ms" => "recv/reorder_max_ms",
+            b"reorder_max_kb" => "recv/reorder_max_kb",
             _ => "recv/?",
         };
         let net = NetId::current()?;
@@ -489,13 +612,54 @@ impl SysfsFiles for Policy {
                 }
                 ns.probe_port.store(port, Relaxed);
             }
+            b"reorder" => {
+                let on =
+                    parse::parse_u32(input, 1).map_err(|e| REJECT_LOG.reject(path, input, e))?;
+                let ns = NAMESPACES.claim(net)?;
+                ns.reorder.enabled.store(on, Relaxed);
+                if on == 0 {
+                    // Nothing waits for a buffer that no longer takes datagrams in.
+                    ns.reorder.flush(true);
+                }
+            }
+            b"reorder_max_ms" => {
+                let ms = parse::parse_u32(input, MAX_REORDER_WAIT_MS)
+                    .map_err(|e| REJECT_LOG.reject(path, input, e))?;
+                NAMESPACES
+                    .claim(net)?
+                    .reorder
+                    .max_wait_ms
+                    .store(ms, Relaxed);
+            }
+            b"reorder_max_kb" => {
+                let kb = parse::parse_u32(input, MAX_REORDER_KB)
+                    .map_err(|e| REJECT_LOG.reject(path, input, e))?;
+                NAMESPACES.claim(net)?.reorder.max_kb.store(kb, Relaxed);
+            }
             _ => return Err(EACCES),
         }
         Ok(())
     }
 }
 
+/// Largest `recv/reorder_max_ms`: a wait longer than this outlasts any tunnel's retransmit.
+const MAX_REORDER_WAIT_MS: u32 = 10_000;
+/// Largest `recv/reorder_max_kb` (64 MiB per peer).
+const MAX_REORDER_KB: u32 = 65_536;
+
 static PERNET: ffi::PernetOps = ffi::PernetOps::new();
+static NETDEV: ffi::NetdevNotifier = ffi::NetdevNotifier::new();
+
+/// Delivers what every reorder buffer holds and stops their timers when dropped (module
+/// unload, once nothing can hand them datagrams, flush them or arm their timers: the hook,
+/// the files and the responders are gone).
+struct StopReorder;
+
+impl Drop for StopReorder {
+    fn drop(&mut self) {
+        NAMESPACES.for_every_state(|ns| ns.reorder.shut_down(true));
+    }
+}
 
 /// Stops every responder when dropped (module unload, after the files are gone).
 struct StopResponders;
@@ -508,18 +672,30 @@ impl Drop for StopResponders {
 
 struct MpudpRecv {
     // Dropped in this order: the hook first, so no datagram sees state being torn down; the
-    // files before the workers, so that no write starts one again.
+    // files before the workers, so that no write starts one again; the reorder buffers once
+    // nothing else can reach them, and before the notifier that flushes them when an
+    // interface goes.
     _hook: udp_hooks::RecvHookRegistration<Policy>,
     _files: ffi::SysfsRegistration,
     _responders: StopResponders,
+    _reorder: StopReorder,
+    _netdev: ffi::NetdevRegistration,
     _pernet: ffi::PernetRegistration,
 }
 
 impl kernel::Module for MpudpRecv {
     fn init(_module: &'static ThisModule) -> Result<Self> {
+        let key = kernel::static_lock_class!();
+        NAMESPACES.for_every_state(|ns| {
+            // SAFETY: Module init, before the hook, files, notifier and workers that reach the
+            // buffers exist; `StopReorder` shuts every one down before unload.
+            unsafe { ns.reorder.init(key) }
+        });
         NAMESPACES.init_defaults();
         ffi::init_config_lock();
         let pernet = PERNET.register::<Policy>()?;
+        let netdev = NETDEV.register::<Policy>()?;
+        let reorder = StopReorder;
         let responders = StopResponders;
         let files = FILES.register::<Policy>()?;
         let hook = udp_hooks::RecvHookRegistration::<Policy>::new().inspect_err(|_| {
@@ -530,6 +706,8 @@ impl kernel::Module for MpudpRecv {
             _hook: hook,
             _files: files,
             _responders: responders,
+            _reorder: reorder,
+            _netdev: netdev,
             _pernet: pernet,
         })
     }

@@ -375,6 +375,8 @@ impl SendHook for Policy {
             token: ns.token.load(Relaxed),
             seq: ns.next_seq.fetch_add(1u32, Relaxed),
             path_seq: ns.paths[path].next_path_seq.fetch_add(1u32, Relaxed),
+            // The receiver compares paths by it; wrapping microseconds are enough for that.
+            sent_us: (ffi::now_ns() / 1000) as u32,
         };
         d.header[..seq::HEADER_LEN].copy_from_slice(&header.encode());
         ns.sequenced.add(1u64, Relaxed);
@@ -405,7 +407,7 @@ impl NetExit for Policy {
         let config = ffi::config_lock();
         // The worker uses the namespace's socket: it goes first.
         PROBERS.stop(&config, net);
-        NAMESPACES.release(net);
+        NAMESPACES.release(net, |_| {});
     }
 }
 

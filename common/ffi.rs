@@ -21,6 +21,8 @@
 mod clock;
 #[path = "ffi/config_lock.rs"]
 mod config_lock;
+#[path = "ffi/hrtimer.rs"]
+mod hrtimer;
 #[path = "ffi/kthread.rs"]
 mod kthread;
 #[path = "ffi/net.rs"]
@@ -33,15 +35,19 @@ mod pernet;
 mod probe_socket;
 #[path = "ffi/random.rs"]
 mod random;
+#[path = "ffi/spinlock.rs"]
+mod spinlock;
 #[path = "ffi/sysfs.rs"]
 mod sysfs;
 
 pub(crate) use clock::*;
 pub(crate) use config_lock::*;
+pub(crate) use hrtimer::*;
 pub(crate) use kthread::*;
 pub(crate) use net::*;
 pub(crate) use netdev::*;
 pub(crate) use pernet::*;
 pub(crate) use probe_socket::*;
 pub(crate) use random::*;
+pub(crate) use spinlock::*;
 pub(crate) use sysfs::*;

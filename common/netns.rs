@@ -109,11 +109,25 @@ impl<S: NsState> NetnsTable<S> {
         }
     }
 
+    /// Calls `f` with every state in the table, claimed or not, and the defaults' (module
+    /// init and unload: setting up and tearing down what each state holds).
+    #[allow(
+        dead_code,
+        reason = "mpudp_send's state holds nothing to set up or tear down"
+    )]
+    pub(crate) fn for_every_state(&'static self, mut f: impl FnMut(&'static S)) {
+        for slot in &self.slots {
+            f(&slot.state);
+        }
+        f(&self.fresh);
+    }
+
     /// Forgets `net` (it is exiting). The slot can be claimed again only after a grace
     /// period, so that a hook still reading the old state (hooks run under RCU) never sees
-    /// it reset for another namespace. Process context; the caller holds the configuration
-    /// lock, so releases and claims never interleave.
-    pub(crate) fn release(&self, net: NetId) {
+    /// it reset for another namespace; `teardown` runs on the state after that grace period,
+    /// when no hook can reach it any more. Process context; the caller holds the
+    /// configuration lock, so releases and claims never interleave.
+    pub(crate) fn release(&self, net: NetId, mut teardown: impl FnMut(&S)) {
         let key = net.key();
         let mut released = false;
         for slot in &self.slots {
@@ -126,6 +140,7 @@ impl<S: NsState> NetnsTable<S> {
             kernel::sync::rcu::synchronize_rcu();
             for slot in &self.slots {
                 if slot.owner.load(Relaxed) == RELEASING {
+                    teardown(&slot.state);
                     slot.owner.store(0, Release);
                 }
             }

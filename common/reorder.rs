@@ -18,7 +18,7 @@
 //! - Per datagram, the work is constant apart from releasing what it unblocks (each held
 //!   datagram is released once); the timer's work is two passes over the window.
 //! - The wait ([`wait_ns`]) is what a gap can still be filled in: the spread of the paths'
-//!   one-way delays ([`RelativeDelay`]), four deviations of jitter and a margin, capped.
+//!   one-way delays ([`RelativeDelay`]), twice the peak deviation and a margin, capped.
 
 /// A sequence number further than this from the expected one, either way, means the peer
 /// started again (a module reload or a new peer): the buffer resynchronises to it.
@@ -54,6 +54,8 @@ pub(crate) enum Release {
 /// Counters of what the buffer did; the kernel side shows them in sysfs.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct Counters {
+    /// Datagrams that arrived in order (nothing missing before them) and went at once.
+    pub(crate) in_order: u64,
     /// Datagrams that had to wait.
     pub(crate) held: u64,
     /// Held datagrams released because the gap before them filled.
@@ -119,6 +121,7 @@ impl<T, const N: usize> Reorder<T, N> {
             held_bytes: 0,
             deadline: None,
             counters: Counters {
+                in_order: 0,
                 held: 0,
                 filled: 0,
                 timeout: 0,
@@ -203,12 +206,18 @@ impl<T, const N: usize> Reorder<T, N> {
         self.drain(why, deliver);
     }
 
-    /// Delivers everything held, in order, and forgets the sequence.
+    /// Delivers everything held, in order. The sequence goes on after the last one delivered:
+    /// what is still missing before it counts as late when it comes.
     pub(crate) fn flush(&mut self, mut deliver: impl FnMut(T, Release)) {
         while self.held > 0 {
             self.skip_gap(Release::Flush, &mut deliver);
         }
-        self.started = false;
+    }
+
+    /// Forgets the sequence (call after [`Reorder::flush`]): the next datagram starts it again
+    /// (a new session).
+    pub(crate) fn forget(&mut self) {
+        self.started = self.held > 0;
     }
 
     /// Datagram `item` with sequence number `seq` and `len` payload bytes arrived at `now_ns`.
@@ -242,6 +251,7 @@ impl<T, const N: usize> Reorder<T, N> {
         let ahead = seq.wrapping_sub(self.next);
         if ahead == 0 {
             self.next = self.next.wrapping_add(1);
+            self.counters.in_order += 1;
             deliver(item, Release::InOrder);
             self.drain(Release::Filled, &mut deliver);
             return;
@@ -258,6 +268,8 @@ impl<T, const N: usize> Reorder<T, N> {
             // before it (if any) is given up.
             if ahead != 0 {
                 self.counters.overflow += 1;
+            } else {
+                self.counters.in_order += 1;
             }
             self.next = seq.wrapping_add(1);
             deliver(
@@ -337,54 +349,147 @@ impl<T, const N: usize> Reorder<T, N> {
     }
 }
 
+/// A first-in, first-out queue of at most `N` items, without allocation: the datagrams that
+/// the buffer released and that wait for the one CPU that delivers them, in order.
+pub(crate) struct Fifo<T, const N: usize> {
+    items: [Option<T>; N],
+    /// Index of the oldest item.
+    head: usize,
+    len: usize,
+}
+
+impl<T, const N: usize> Default for Fifo<T, N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T, const N: usize> Fifo<T, N> {
+    /// An empty queue.
+    pub(crate) const fn new() -> Self {
+        Self {
+            items: [const { None }; N],
+            head: 0,
+            len: 0,
+        }
+    }
+
+    /// How many items wait.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether nothing waits.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Appends `item`; gives it back when the queue is full.
+    pub(crate) fn push(&mut self, item: T) -> Result<(), T> {
+        if self.len == N {
+            return Err(item);
+        }
+        self.items[(self.head + self.len) % N] = Some(item);
+        self.len += 1;
+        Ok(())
+    }
+
+    /// Takes the oldest item.
+    pub(crate) fn pop(&mut self) -> Option<T> {
+        if self.len == 0 {
+            return None;
+        }
+        let item = self.items[self.head].take();
+        self.head = (self.head + 1) % N;
+        self.len -= 1;
+        item
+    }
+}
+
 /// One path's one-way delay as seen by the receiver, relative to the sender's clock: arrival
-/// time (receiver's clock) minus send time (sender's clock), smoothed as RFC 6298 smooths
-/// RTT. The unknown offset between the two clocks is the same on every path, so differences
-/// between paths are true delay differences.
+/// time (receiver's clock) minus send time (sender's clock, from the data header), smoothed as
+/// RFC 6298 smooths RTT. The unknown offset between the two clocks is the same on every path,
+/// so differences between paths are true delay differences. Both clocks are 32-bit
+/// microsecond counters that wrap (every 71 minutes): values are kept modulo 2^32, and only
+/// differences between paths, taken the same way, are meaningful.
+///
+/// The deviation is a peak, not a mean: it jumps to any larger deviation at once and decays
+/// by 1/[`DEVIATION_DECAY`] per sample. A gap's filler that is late by a rare spike must not
+/// be given up on, and a mean deviation forgets a spike within a few samples, before the
+/// next one comes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct RelativeDelay {
-    /// Smoothed relative delay, ns; meaningless before the first sample.
-    pub(crate) smoothed_ns: i64,
-    /// Its mean deviation, ns.
-    pub(crate) deviation_ns: u64,
+    /// Smoothed relative delay, us, modulo 2^32; meaningless before the first sample.
+    pub(crate) smoothed_us: u32,
+    /// Its mean deviation, us.
+    pub(crate) deviation_us: u32,
     /// Whether any sample arrived.
     pub(crate) valid: bool,
 }
 
 impl RelativeDelay {
-    /// Folds in a datagram sent at `sent_ns` (sender's clock) that arrived at `arrived_ns`
-    /// (receiver's clock); both clocks wrap-free 64-bit nanoseconds.
-    pub(crate) fn sample(&mut self, sent_ns: u64, arrived_ns: u64) {
-        let r = arrived_ns.wrapping_sub(sent_ns) as i64;
+    /// Folds in a datagram sent at `sent_us` (sender's clock) that arrived at `arrived_us`
+    /// (receiver's clock).
+    pub(crate) fn sample(&mut self, sent_us: u32, arrived_us: u32) {
+        let r = arrived_us.wrapping_sub(sent_us);
         if !self.valid {
             self.valid = true;
-            self.smoothed_ns = r;
-            self.deviation_ns = 0;
+            self.smoothed_us = r;
+            self.deviation_us = 0;
         } else {
-            let err = self.smoothed_ns.abs_diff(r);
-            self.deviation_ns = (3 * self.deviation_ns + err) / 4;
-            self.smoothed_ns += (r - self.smoothed_ns) / 8;
+            // Samples of one path are close to each other: their difference fits an i32.
+            let err = r.wrapping_sub(self.smoothed_us) as i32;
+            let deviation = err.unsigned_abs();
+            self.deviation_us = if deviation > self.deviation_us {
+                deviation
+            } else {
+                self.deviation_us - self.deviation_us.div_ceil(DEVIATION_DECAY)
+            };
+            self.smoothed_us = self.smoothed_us.wrapping_add((err / 8) as u32);
         }
+    }
+
+    /// How much later than `other` this path delivers, in us (negative: earlier).
+    pub(crate) fn later_than_us(&self, other: &Self) -> i64 {
+        i64::from(self.smoothed_us.wrapping_sub(other.smoothed_us) as i32)
     }
 }
 
+/// A path's peak deviation loses 1/this of itself per sample: at 1,000 datagrams/s on the
+/// path, it halves in about a third of a second.
+pub(crate) const DEVIATION_DECAY: u32 = 512;
+
+/// The spread of the measured paths' one-way delays (slowest minus fastest) and their
+/// largest deviation, both in us; zeros with fewer than two measured paths.
+pub(crate) fn delay_spread_us(paths: &[RelativeDelay]) -> (u64, u64) {
+    let mut measured = paths.iter().filter(|p| p.valid);
+    let Some(first) = measured.next() else {
+        return (0, 0);
+    };
+    let (mut lo, mut hi, mut dev) = (0i64, 0i64, u64::from(first.deviation_us));
+    let mut count = 1;
+    for p in measured {
+        let later = p.later_than_us(first);
+        lo = lo.min(later);
+        hi = hi.max(later);
+        dev = dev.max(p.deviation_us.into());
+        count += 1;
+    }
+    if count < 2 {
+        return (0, 0);
+    }
+    (hi.abs_diff(lo), dev)
+}
+
 /// How long a held datagram may wait for the gap before it: the spread of the paths' delays
-/// (slowest minus fastest) plus four times the largest deviation plus `margin_ns`, at most
+/// (slowest minus fastest) plus twice the largest peak deviation plus `margin_ns`, at most
 /// `cap_ns`. With fewer than two measured paths there is no spread, and the wait is the
 /// margin (reordering then comes from jitter only).
 pub(crate) fn wait_ns(paths: &[RelativeDelay], margin_ns: u64, cap_ns: u64) -> u64 {
-    let mut measured = paths.iter().filter(|p| p.valid);
-    let Some(first) = measured.next() else {
-        return margin_ns.min(cap_ns);
-    };
-    let (mut lo, mut hi, mut dev) = (first.smoothed_ns, first.smoothed_ns, first.deviation_ns);
-    for p in measured {
-        lo = lo.min(p.smoothed_ns);
-        hi = hi.max(p.smoothed_ns);
-        dev = dev.max(p.deviation_ns);
-    }
-    hi.abs_diff(lo)
-        .saturating_add(dev.saturating_mul(4))
+    let (spread_us, deviation_us) = delay_spread_us(paths);
+    spread_us
+        .saturating_add(deviation_us.saturating_mul(2))
+        .saturating_mul(1000)
         .saturating_add(margin_ns)
         .min(cap_ns)
 }

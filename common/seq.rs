@@ -11,7 +11,7 @@
 //! on the datagram path ([`advance_highest`] and a count) and turns periodic readings of them
 //! into the path's loss ([`GapLoss`]).
 //!
-//! Header, 16 bytes, big-endian, between the UDP header and the tunnel's payload:
+//! Header, 20 bytes, big-endian, between the UDP header and the tunnel's payload:
 //!
 //! | offset | size | field |
 //! |---|---|---|
@@ -21,13 +21,14 @@
 //! | 4 | 4 | session token, chosen by the sender and announced in its probes (`control.rs`) |
 //! | 8 | 4 | sequence number per peer (the reorder buffer's order) |
 //! | 12 | 4 | sequence number per path (the path's loss) |
+//! | 16 | 4 | send time, microseconds on the sender's monotonic clock, wrapping (the paths' one-way delay difference, which sets the reorder wait) |
 //!
 //! A datagram is taken for an MPUDP one only when magic, version, kind, path and token all
 //! match: an application datagram that happens to start like one is mistaken with odds of
 //! 2^-50 (token and magic), and only from a peer that announced MPUDP.
 
 /// Length of the data header.
-pub(crate) const HEADER_LEN: usize = 16;
+pub(crate) const HEADER_LEN: usize = 20;
 /// First two bytes of every v2 MPUDP datagram: "MU".
 pub(crate) const MAGIC: u16 = 0x4d55;
 /// Version of the wire format above.
@@ -48,6 +49,8 @@ pub(crate) struct DataHeader {
     pub(crate) seq: u32,
     /// Its place in the path's sequence.
     pub(crate) path_seq: u32,
+    /// When it was sent, in microseconds on the sender's clock (wrapping).
+    pub(crate) sent_us: u32,
 }
 
 impl DataHeader {
@@ -60,6 +63,7 @@ impl DataHeader {
         out[4..8].copy_from_slice(&self.token.to_be_bytes());
         out[8..12].copy_from_slice(&self.seq.to_be_bytes());
         out[12..16].copy_from_slice(&self.path_seq.to_be_bytes());
+        out[16..20].copy_from_slice(&self.sent_us.to_be_bytes());
         out
     }
 
@@ -76,6 +80,7 @@ impl DataHeader {
             token: be_u32(bytes, 4),
             seq: be_u32(bytes, 8),
             path_seq: be_u32(bytes, 12),
+            sent_us: be_u32(bytes, 16),
         };
         let valid = u16::from_be_bytes([bytes[0], bytes[1]]) == MAGIC
             && bytes[2] == VERSION << 4 | KIND_DATA

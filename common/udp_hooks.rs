@@ -8,6 +8,7 @@
 //! the hook. The receive hook runs in softirq context, before the socket lookup.
 
 use core::marker::PhantomData;
+use core::ptr::NonNull;
 
 use kernel::{bindings, error::to_result, prelude::*};
 
@@ -172,6 +173,8 @@ pub(crate) struct Arriving<'a> {
     pub(crate) head: [u8; HEADER_MAX],
     pub(crate) head_len: usize,
     skb: *mut bindings::sk_buff,
+    /// Whether [`Arriving::take`] took the skb: it is then no longer this call's.
+    taken: bool,
     _call: PhantomData<&'a mut bindings::sk_buff>,
 }
 
@@ -212,6 +215,69 @@ impl Arriving<'_> {
     }
 }
 
+impl Arriving<'_> {
+    /// Takes the datagram out of delivery, to be delivered later (or freed) by whoever holds
+    /// the returned [`HeldDatagram`]; the hook then returns [`Verdict::Taken`]. `None` when its
+    /// route is going away: it cannot outlive this call, and the hook lets it pass.
+    pub(crate) fn take(&mut self) -> Option<HeldDatagram> {
+        if self.taken {
+            return None;
+        }
+        // SAFETY: `skb` is the datagram handed to this hook call, borrowed exclusively for the
+        // call (see `rewrite`); `udp_mpath_hold` requires no more than that.
+        if !unsafe { bindings::udp_mpath_hold(self.skb) } {
+            return None;
+        }
+        self.taken = true;
+        // SAFETY: As above; the skb is non-NULL, and from here on it belongs to the
+        // `HeldDatagram` (the trampoline tells the patch that the hook took it).
+        Some(HeldDatagram(unsafe { NonNull::new_unchecked(self.skb) }))
+    }
+}
+
+/// An arriving datagram that the receive hook took out of delivery. It is delivered with
+/// [`HeldDatagram::deliver`]; dropped, it is freed.
+///
+/// Whoever holds one must deliver or drop it before the interface it arrived on unregisters
+/// (the skb points to that device), and before its namespace goes away.
+pub(crate) struct HeldDatagram(NonNull<bindings::sk_buff>);
+
+// SAFETY: The skb is owned by this value alone (taken from the receive path), and the kernel
+// lets any CPU deliver or free an skb it owns.
+unsafe impl Send for HeldDatagram {}
+
+impl HeldDatagram {
+    /// Delivers the datagram as if the receive hook had let it pass: socket lookup, checksum,
+    /// queueing or encap. Process or softirq context, interrupts enabled.
+    pub(crate) fn deliver(self) {
+        let skb = self.0.as_ptr();
+        core::mem::forget(self);
+        // SAFETY: The skb is ours (taken with `udp_mpath_hold`, so its route is referenced),
+        // its device is still registered (the type's contract), and `udp_mpath_deliver` takes
+        // it over and makes its own context (BH off, RCU).
+        unsafe { bindings::udp_mpath_deliver(skb) };
+    }
+
+    /// The memory the datagram occupies, for memory caps.
+    pub(crate) fn truesize(&self) -> usize {
+        // SAFETY: The skb is ours and alive; `truesize` is a plain field.
+        unsafe { (*self.0.as_ptr()).truesize as usize }
+    }
+}
+
+impl Drop for HeldDatagram {
+    fn drop(&mut self) {
+        // SAFETY: The skb is ours, and no one uses it after this.
+        unsafe {
+            bindings::sk_skb_reason_drop(
+                core::ptr::null(),
+                self.0.as_ptr(),
+                bindings::skb_drop_reason_SKB_DROP_REASON_NOT_SPECIFIED,
+            )
+        };
+    }
+}
+
 /// What the receive hook does with a datagram.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Verdict {
@@ -219,6 +285,8 @@ pub(crate) enum Verdict {
     Deliver,
     /// The datagram is freed here; the hook counted why.
     Drop,
+    /// The hook took it with [`Arriving::take`].
+    Taken,
 }
 
 /// A module's receive-side policy; runs in softirq context under RCU, before the socket
@@ -258,10 +326,16 @@ unsafe extern "C" fn recv_trampoline<H: RecvHook>(
         head,
         head_len,
         skb,
+        taken: false,
         _call: PhantomData,
     };
-    match H::arrive(&mut datagram) {
-        Verdict::Deliver => false,
+    let verdict = H::arrive(&mut datagram);
+    if datagram.taken {
+        // Whatever the verdict says, the skb is no longer this call's to deliver or free.
+        return true;
+    }
+    match verdict {
+        Verdict::Deliver | Verdict::Taken => false,
         Verdict::Drop => {
             // SAFETY: The skb is the hook's to take (returning true says so), and no one uses
             // it after this call.

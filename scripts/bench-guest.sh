@@ -13,7 +13,7 @@
 #
 #   Grid          cells                                      tunnels             runs  paper
 #   quick         10/10 Mbit/s, 20/20 and 20/100 ms, no loss  udp tcp mptcp        3   (make run)
-#                                                            split50 rtt
+#                                                            split50 seq50 rtt
 #   symmetric     10/10, RTT 1 10 20 40 60 80 100 ms on both  udp tcp mptcp       20   Fig 7
 #                 paths, no loss                             mptcp-ndiff split50 rtt
 #   symmetric-ge  as symmetric, GE 1-k = 0 % (about 1 %)      same                20   Figs 4, 9
@@ -30,8 +30,11 @@
 #                client opens one subflow to it: one subflow per path (the paper's fullmesh)
 #   mptcp-ndiff  as mptcp, but the second subflow comes from a second client address on the
 #                primary path: two subflows on one path (the paper's ndiffports)
-#   splitN       MPUDP with the fixed split N (percent on the primary)
-#   rtt          MPUDP with the rtt scheduler and probing
+#   splitN       MPUDP with the fixed split N (percent on the primary), probing off: datagrams
+#                are not sequenced, so the receiver cannot restore their order
+#   seqN         as splitN with probing on: datagrams are sequenced and the receiver's reorder
+#                buffer restores their order
+#   rtt          MPUDP with the rtt scheduler and probing (sequenced and reordered)
 # TCP is set up as the paper's Table 3 (socket buffers, no metrics saving); congestion control
 # is the kernel's default, Cubic (BALIA is not in Linux).
 set -u
@@ -59,7 +62,7 @@ case $grid in
 quick)
 	runs=3
 	cells=("10 10 20 20 0" "10 10 20 100 0")
-	tunnels=(udp tcp mptcp split50 rtt)
+	tunnels=(udp tcp mptcp split50 seq50 rtt)
 	;;
 symmetric | symmetric-ge)
 	runs=20
@@ -144,6 +147,9 @@ configure() {
 				echo 0 > $SYSFS/probe_port && echo 0 > $SYSFS/recv/probe_port" ;;
 		split*)
 			mpudp_configure "$ns" "${tunnel#split}" && mpudp_probing "$ns" 0 &&
+				ip netns exec "$ns" sh -c "echo split > $SYSFS/scheduler" ;;
+		seq*)
+			mpudp_configure "$ns" "${tunnel#seq}" && mpudp_probing "$ns" &&
 				ip netns exec "$ns" sh -c "echo split > $SYSFS/scheduler" ;;
 		rtt)
 			mpudp_configure "$ns" 50 && mpudp_probing "$ns" &&

@@ -161,19 +161,27 @@ print(" ".join(f"{k}={v[k]}" for k in sorted(v)) if isinstance(v, dict) else v)'
 # none as in the paper) between cli (10.8.0.2) and srv (10.8.0.1), plus an HTTP server in
 # srv serving WORKDIR/www. PROTO is udp (default) or tcp (the client connects to the
 # server's primary address); WRAPPER (for example `mptcpize run`) starts both OpenVPNs.
-# Returns once a ping crosses the tunnel.
+# With TUNNEL_TLS set, the tunnel is encrypted instead: TLS with certificates, AES-256-GCM
+# and OpenVPN's default 64-packet replay window. Returns once a ping crosses the tunnel.
 tunnel_up() {
 	local work=$1 proto=${2:-udp} i
 	shift $(($# < 2 ? $# : 2))
-	local wrap=("$@") srv_proto=udp cli_proto=udp
+	local wrap=("$@") srv_proto=udp cli_proto=udp srv_crypto cli_crypto
 	[ "$proto" = tcp ] && srv_proto=tcp-server cli_proto=tcp-client
 	mkdir -p "$work/www"
-	local ovpn=(openvpn --dev tun0 --port "$TUNNEL_PORT" --disable-dco
-		--cipher none --auth none --verb 3 --daemon)
-	in_srv "${wrap[@]}" "${ovpn[@]}" --proto "$srv_proto" --ifconfig 10.8.0.1 10.8.0.2 \
-		--log "$work/ovpn-srv.log" || return 1
-	in_cli "${wrap[@]}" "${ovpn[@]}" --proto "$cli_proto" --ifconfig 10.8.0.2 10.8.0.1 \
-		--remote "$SRV_PRIMARY" --log "$work/ovpn-cli.log" || return 1
+	srv_crypto=(--cipher none --auth none) cli_crypto=(--cipher none --auth none)
+	if [ -n "${TUNNEL_TLS:-}" ]; then
+		tls_material "$work/pki" || return 1
+		srv_crypto=(--tls-server --dh none --ca "$work/pki/ca.crt" --cert "$work/pki/server.crt"
+			--key "$work/pki/server.key" --data-ciphers AES-256-GCM)
+		cli_crypto=(--tls-client --ca "$work/pki/ca.crt" --cert "$work/pki/client.crt"
+			--key "$work/pki/client.key" --remote-cert-tls server --data-ciphers AES-256-GCM)
+	fi
+	local ovpn=(openvpn --dev tun0 --port "$TUNNEL_PORT" --disable-dco --verb 3 --daemon)
+	in_srv "${wrap[@]}" "${ovpn[@]}" "${srv_crypto[@]}" --proto "$srv_proto" \
+		--ifconfig 10.8.0.1 10.8.0.2 --log "$work/ovpn-srv.log" || return 1
+	in_cli "${wrap[@]}" "${ovpn[@]}" "${cli_crypto[@]}" --proto "$cli_proto" \
+		--ifconfig 10.8.0.2 10.8.0.1 --remote "$SRV_PRIMARY" --log "$work/ovpn-cli.log" || return 1
 	for i in $(seq 60); do
 		in_cli ping -q -c 1 -W 1 10.8.0.1 >/dev/null 2>&1 && break
 		sleep 1
@@ -189,6 +197,25 @@ tunnel_up() {
 	tail -n 8 "$work/ovpn-srv.log" "$work/ovpn-cli.log" >&2
 	tunnel_down
 	return 1
+}
+
+# tls_material DIR: a CA and a server and a client certificate it signed (EC P-256, with the
+# extended key usages OpenVPN's --remote-cert-tls checks), in DIR; kept once made.
+tls_material() {
+	local dir=$1 end usage
+	[ -f "$dir/client.crt" ] && return 0
+	mkdir -p "$dir"
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+		-subj /CN=mpudp-test-ca -keyout "$dir/ca.key" -out "$dir/ca.crt" 2>/dev/null || return 1
+	for end in server client; do
+		usage=clientAuth
+		[ "$end" = server ] && usage=serverAuth
+		openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$end" \
+			-keyout "$dir/$end.key" -out "$dir/$end.csr" 2>/dev/null &&
+			printf 'extendedKeyUsage=%s\nkeyUsage=digitalSignature,keyAgreement\n' "$usage" >"$dir/$end.ext" &&
+			openssl x509 -req -in "$dir/$end.csr" -CA "$dir/ca.crt" -CAkey "$dir/ca.key" \
+				-CAcreateserial -days 2 -extfile "$dir/$end.ext" -out "$dir/$end.crt" 2>/dev/null || return 1
+	done
 }
 
 # Stops the tunnel and the HTTP server, if running; always succeeds.

@@ -106,8 +106,12 @@ def expected(name, data, existing):
     if base == "probe_down_after":
         value = canonical_number(text, 100)
         return value if value is not None and int(value) >= 1 else None
-    if base == "sequencing":
+    if base in ("sequencing", "reorder"):
         return canonical_number(text, 1)
+    if base == "reorder_max_ms":
+        return canonical_number(text, 10000)
+    if base == "reorder_max_kb":
+        return canonical_number(text, 65536)
     raise ValueError(name)
 
 
@@ -144,10 +148,13 @@ def main():
     random.seed(int(sys.argv[2]) if len(sys.argv) > 2 else 1)
     existing = set(os.listdir("/sys/class/net"))
     files = ["split", "secondary", "peer", "port", "scheduler", "probe_port", "probe_interval_ms",
-             "probe_down_after", "sequencing", "recv/peer", "recv/port", "recv/probe_port"]
+             "probe_down_after", "sequencing", "recv/peer", "recv/port", "recv/probe_port",
+             "recv/reorder", "recv/reorder_max_ms", "recv/reorder_max_kb"]
     counters = [f for f in os.listdir(SYSFS) if f.startswith("tx_")] + \
         ["recv/" + f for f in os.listdir(os.path.join(SYSFS, "recv")) if f.startswith("rx_")] + \
         ["recv/probes_answered"] + \
+        ["recv/reorder_" + f for f in ("in_order", "held", "filled", "timeout", "overflow", "late",
+                                       "resyncs", "deepest", "queue_drops", "unheld")] + \
         [f"paths/{p}/{f}" for p in ("primary", "secondary")
          for f in ("tx_datagrams", "tx_bytes", "probes_sent", "probes_answered", "down_events",
                    "up_events")]
@@ -187,10 +194,13 @@ def main():
             if now < last[c]:
                 problems.append(f"{c} went backwards: {last[c]} -> {now}")
             last[c] = now
-    # Probing was switched on and off at random: leave it off, and sequencing as by default.
+    # Probing was switched on and off at random: leave it off, and the rest as by default.
     for name in ("probe_port", "recv/probe_port"):
         write(name, b"0")
     write("sequencing", b"1")
+    for name, value in (("recv/reorder", b"1"), ("recv/reorder_max_ms", b"250"),
+                        ("recv/reorder_max_kb", b"2048")):
+        write(name, value)
     print(json.dumps({**totals, "problems": len(problems), "first": problems[:10]}))
     return 1 if problems else 0
 

@@ -6,8 +6,9 @@ send: sends COUNT datagrams numbered 0..COUNT-1 (or floods until killed with --c
       paced to --pps, from an unconnected socket (as OpenVPN uses) or a connected one;
       --inner-udp-port wraps each number in a UDP header for a foo-over-UDP receiver.
 recv: receives until COUNT distinct numbers arrived or --timeout seconds of silence, then
-      prints one JSON line: received, unique, duplicates, missing, and the source addresses
-      seen with their counts. --connect makes it a connected socket, --inet6 an AF_INET6
+      prints one JSON line: received, unique, duplicates, missing, inversions (datagrams
+      that arrived after a higher number had), and the source addresses seen with their
+      counts. --connect makes it a connected socket, --inet6 an AF_INET6
       socket that receives IPv4 as mapped addresses, and --pktinfo adds the local addresses
       IP_PKTINFO reported ("locals"). --size N counts the datagrams that are not exactly what
       `send --size N` sends ("malformed"): N bytes, the number, then zeros.
@@ -81,6 +82,8 @@ def recv(args):
     locals_ = {}
     received = 0
     malformed = 0
+    inversions = 0
+    highest = -1
     while len(seen) < args.count:
         try:
             data, ancdata, _flags, addr = sock.recvmsg(65535, 256)
@@ -91,6 +94,9 @@ def recv(args):
             malformed += 1
             continue
         (seq,) = HEADER.unpack_from(data)
+        if seq < highest:
+            inversions += 1
+        highest = max(highest, seq)
         seen[seq] = seen.get(seq, 0) + 1
         sources[addr[0]] = sources.get(addr[0], 0) + 1
         for level, kind, value in ancdata:
@@ -103,6 +109,7 @@ def recv(args):
         "unique": len(seen),
         "duplicates": sum(c - 1 for c in seen.values()),
         "missing": sum(1 for i in range(args.count) if i not in seen),
+        "inversions": inversions,
         "sources": sources,
     }
     if args.pktinfo:

@@ -412,6 +412,24 @@ mod reordering {
     }
 
     #[test]
+    fn fifo_keeps_order_and_refuses_past_capacity() {
+        let mut q: Fifo<u32, 4> = Fifo::new();
+        assert!(q.is_empty());
+        for round in 0..3u32 {
+            for i in 0..4 {
+                assert_eq!(q.push(round * 10 + i), Ok(()));
+            }
+            assert_eq!(q.push(99), Err(99), "full");
+            assert_eq!(q.len(), 4);
+            assert_eq!(q.pop(), Some(round * 10));
+            assert_eq!(q.push(round * 10 + 4), Ok(()), "wraps around");
+            let rest: Vec<u32> = core::iter::from_fn(|| q.pop()).collect();
+            assert_eq!(rest, [1, 2, 3, 4].map(|i| round * 10 + i));
+            assert_eq!(q.pop(), None);
+        }
+    }
+
+    #[test]
     fn in_order_datagrams_pass_at_once() {
         let mut h = Harness::new();
         for seq in 100..200 {
@@ -421,7 +439,13 @@ mod reordering {
         assert!(h.out.iter().all(|&(_, why)| why == Release::InOrder));
         assert_eq!(h.buf.held(), 0);
         assert_eq!(h.buf.deadline(), None);
-        assert_eq!(h.buf.counters, Counters::default());
+        assert_eq!(
+            h.buf.counters,
+            Counters {
+                in_order: 100,
+                ..Counters::default()
+            }
+        );
     }
 
     #[test]
@@ -587,26 +611,49 @@ mod reordering {
         assert!(h.out[1..].iter().all(|&(_, why)| why == Release::Flush));
         assert_eq!(h.buf.held(), 0);
         assert_eq!(h.buf.deadline(), None);
+        // The sequence goes on after the last one delivered: a missing one is late, the next
+        // one in order.
+        h.arrive(4, 1);
+        h.arrive(10, 1);
+        assert_eq!(h.out[5..], [(4, Release::Late), (10, Release::InOrder)]);
+        // Forgotten, it starts again from whatever comes.
+        h.buf.forget();
+        h.arrive(500, 2);
+        h.arrive(501, 2);
+        assert_eq!(
+            h.out[7..],
+            [(500, Release::InOrder), (501, Release::InOrder)]
+        );
     }
 
     #[test]
     fn the_wait_is_the_delay_spread_plus_jitter_within_the_cap() {
-        // The receiver's clock is 1 s ahead of the sender's: it cancels out.
-        let offset = 1_000 * MS;
+        // The receiver's clock is far ahead of the sender's, and both wrap during the
+        // samples: it cancels out.
+        const US: u32 = 1;
+        let offset = u32::MAX - 30_000 * US;
         let mut fast = RelativeDelay::default();
         let mut slow = RelativeDelay::default();
-        for i in 0..100u64 {
-            let sent = i * MS;
-            fast.sample(sent, sent + offset + 10 * MS);
-            slow.sample(sent, sent + offset + 60 * MS + (i % 2) * 2 * MS);
+        for i in 0..100u32 {
+            let sent = (u32::MAX - 50_000).wrapping_add(i * 1000);
+            fast.sample(sent, sent.wrapping_add(offset).wrapping_add(10_000));
+            slow.sample(
+                sent,
+                sent.wrapping_add(offset)
+                    .wrapping_add(60_000 + (i % 2) * 2000),
+            );
         }
-        assert_eq!(fast.smoothed_ns, (offset + 10 * MS) as i64);
-        assert_eq!(fast.deviation_ns, 0);
-        assert!(slow.deviation_ns > 0 && slow.deviation_ns <= 2 * MS);
+        assert_eq!(fast.smoothed_us, offset.wrapping_add(10_000));
+        assert_eq!(fast.deviation_us, 0);
+        assert!(slow.deviation_us > 0 && slow.deviation_us <= 2000);
+        let (spread, deviation) = delay_spread_us(&[fast, slow]);
+        assert!((50_000..=52_000).contains(&spread), "{spread}");
+        assert_eq!(spread, delay_spread_us(&[slow, fast]).0, "either order");
+        assert_eq!(deviation, u64::from(slow.deviation_us));
+        assert_eq!(slow.later_than_us(&fast), spread as i64);
+        assert_eq!(fast.later_than_us(&slow), -(spread as i64));
         let wait = wait_ns(&[fast, slow], 5 * MS, 500 * MS);
-        let spread = slow.smoothed_ns.abs_diff(fast.smoothed_ns);
-        assert!((50 * MS..=52 * MS).contains(&spread), "{spread}");
-        assert_eq!(wait, spread + 4 * slow.deviation_ns + 5 * MS);
+        assert_eq!(wait, (spread + 2 * deviation) * 1000 + 5 * MS);
         assert_eq!(
             wait_ns(&[fast, slow], 5 * MS, 30 * MS),
             30 * MS,
@@ -620,6 +667,22 @@ mod reordering {
         assert_eq!(
             wait_ns(&[RelativeDelay::default(), fast], 5 * MS, 500 * MS),
             5 * MS
+        );
+        // A spike of 20 ms raises the deviation at once; it then decays, slowly.
+        let mut spiky = slow;
+        let sent = 7_000_000u32;
+        let base = spiky.smoothed_us;
+        spiky.sample(sent, sent.wrapping_add(base).wrapping_add(20_000));
+        assert!(spiky.deviation_us >= 19_000, "{}", spiky.deviation_us);
+        let peak = spiky.deviation_us;
+        for i in 1..=100u32 {
+            let at = sent.wrapping_add(i * 1000);
+            spiky.sample(at, at.wrapping_add(spiky.smoothed_us));
+        }
+        assert!(
+            spiky.deviation_us < peak && spiky.deviation_us > peak * 3 / 4,
+            "{} after 100 quiet samples, from {peak}",
+            spiky.deviation_us
         );
         assert_eq!(wait_ns(&[], 5 * MS, MS), MS);
     }
@@ -705,9 +768,11 @@ mod sequencing {
             token: 0xdead_beef,
             seq: 0x0102_0304,
             path_seq: u32::MAX,
+            sent_us: 0x0a0b_0c0d,
         };
         let wire = header.encode();
         assert_eq!(&wire[..4], &[0x4d, 0x55, 0x20, 7]);
+        assert_eq!(&wire[16..], &[0x0a, 0x0b, 0x0c, 0x0d], "send time last");
         let mut datagram = wire.to_vec();
         datagram.extend_from_slice(b"tunnel payload");
         assert_eq!(DataHeader::decode(&datagram, 0xdead_beef), Some(header));
@@ -722,7 +787,7 @@ mod sequencing {
             "shaped like one, any session"
         );
         assert_eq!(
-            DataHeader::decode(&wire[..15], 0xdead_beef),
+            DataHeader::decode(&wire[..HEADER_LEN - 1], 0xdead_beef),
             None,
             "too short"
         );
@@ -924,6 +989,7 @@ mod path_control {
             token: 1,
             seq: 1,
             path_seq: 1,
+            sent_us: 1,
         }
         .encode();
         let mut sequenced = data.to_vec();

@@ -12,6 +12,11 @@ pub(crate) trait InterfacesChanged {
     /// Called after an interface appeared, disappeared or was renamed; may sleep. RTNL is held,
     /// so the implementation may take the configuration lock but nothing that waits for RTNL.
     fn interfaces_changed();
+
+    /// Called when an interface is about to go away (its notifier's `NETDEV_UNREGISTER`),
+    /// before `interfaces_changed`: a module that holds its packets lets go of them here.
+    /// Same context as `interfaces_changed`.
+    fn interface_unregistering() {}
 }
 
 /// A static netdevice notifier for one module.
@@ -81,6 +86,9 @@ unsafe extern "C" fn netdev_event_trampoline<C: InterfacesChanged>(
         bindings::netdev_cmd_NETDEV_UNREGISTER,
         bindings::netdev_cmd_NETDEV_CHANGENAME,
     ];
+    if c_ulong::try_from(bindings::netdev_cmd_NETDEV_UNREGISTER) == Ok(event) {
+        C::interface_unregistering();
+    }
     if relevant
         .iter()
         .any(|&cmd| c_ulong::try_from(cmd) == Ok(event))

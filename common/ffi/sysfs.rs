@@ -35,7 +35,7 @@ pub(crate) trait SysfsFiles {
 }
 
 /// Most files a group can hold.
-const MAX_FILES: usize = 24;
+const MAX_FILES: usize = 40;
 
 /// A file's name and whether root may write it (mode 0644) or only read it (0444).
 pub(crate) struct File {
@@ -60,7 +60,8 @@ pub(crate) struct SysfsGroup {
 unsafe impl Sync for SysfsGroup {}
 
 impl SysfsGroup {
-    /// A group of `files` (at most 16), in subdirectory `name` or directly in the directory.
+    /// A group of `files` (at most [`MAX_FILES`]), in subdirectory `name` or directly in the
+    /// directory.
     pub(crate) const fn new(name: Option<&'static CStr>, files: &'static [File]) -> Self {
         assert!(files.len() <= MAX_FILES);
         Self {

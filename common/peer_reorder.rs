@@ -1,0 +1,354 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! One peer's reorder buffer in the kernel: the datagrams it holds, the lock and timer around
+//! the pure logic of `reorder.rs`, and the rule that one CPU at a time delivers what it
+//! releases.
+//!
+//! - The receive hook hands over each sequenced datagram ([`PeerReorder::arrive`]): the skb
+//!   is taken, and what the buffer releases goes to a queue in release order. Every datagram
+//!   is taken, in order or not: one let through to the socket directly could still be on its
+//!   way there when another CPU delivers the next one.
+//! - Whoever finds no one delivering becomes the deliverer: it takes one datagram at a time
+//!   off the queue and delivers it with the lock dropped. Others only append. So datagrams
+//!   reach the socket in release order even when two CPUs receive for one peer, and a
+//!   delivery that comes back into the hook (an encapsulation socket) never spins on a lock
+//!   its own CPU holds. A deliverer stops after [`QUEUE`] datagrams and leaves the rest to
+//!   the timer, so no softirq is kept busy without bound.
+//! - The soft hrtimer fires at the earliest held datagram's deadline and releases what waited
+//!   long enough ([`Reorder::expire`]).
+//! - The wait is the measured spread of the paths' one-way delays (from the send times in the
+//!   data headers) plus four deviations and a margin, at most `reorder_max_ms`; the memory
+//!   held is at most `reorder_max_kb` (skb truesize), and at most [`SLOTS`] datagrams.
+//! - Teardown: [`PeerReorder::flush`] delivers (or frees) everything held before it returns;
+//!   [`PeerReorder::shut_down`] also stops the timer, for unload and namespace exit.
+
+use core::mem::offset_of;
+use core::ops::DerefMut;
+
+use kernel::prelude::*;
+use kernel::sync::atomic::{Atomic, Relaxed};
+use kernel::sync::LockClassKey;
+
+use crate::ffi::{self, SoftTimer, SoftirqLock, TimerOwner};
+use crate::reorder::{self, Counters, Fifo, Limits, RelativeDelay, Reorder};
+use crate::seq::{DataHeader, MAX_PATHS};
+use crate::udp_hooks::{Arriving, HeldDatagram, Verdict};
+
+/// Most datagrams held per peer: at 10 Mbit/s of 1400-byte datagrams, 350 ms of delay spread.
+pub(crate) const SLOTS: usize = 256;
+/// Most released datagrams waiting for the deliverer; also a deliverer's budget.
+const QUEUE: usize = 4 * SLOTS;
+/// Added to every wait, for jitter the deviations miss and for timer latency.
+const MARGIN_NS: u64 = 5_000_000;
+/// How much later than asked the timer may fire, so that the kernel can batch expiries.
+const SLACK_NS: u64 = 200_000;
+/// Default of `recv/reorder_max_ms`.
+pub(crate) const DEFAULT_MAX_WAIT_MS: u32 = 250;
+/// Default of `recv/reorder_max_kb`.
+pub(crate) const DEFAULT_MAX_KB: u32 = 2048;
+
+/// What the lock protects.
+struct Inner {
+    buffer: Reorder<HeldDatagram, SLOTS>,
+    /// Released datagrams, in release order, waiting for the deliverer.
+    queue: Fifo<HeldDatagram, QUEUE>,
+    /// Whether a CPU is delivering from `queue`.
+    delivering: bool,
+    /// Each path's one-way delay relative to the sender's clock.
+    delays: [RelativeDelay; MAX_PATHS],
+    /// When the timer is set to fire, if it is.
+    armed_ns: Option<u64>,
+    /// Released datagrams freed because the queue was full (a deliverer far behind).
+    queue_drops: u64,
+    /// Datagrams that could not be held (their route was going away) and went at once.
+    unheld: u64,
+}
+
+impl Inner {
+    const EMPTY: Self = Self {
+        buffer: Reorder::new(),
+        queue: Fifo::new(),
+        delivering: false,
+        delays: [RelativeDelay {
+            smoothed_us: 0,
+            deviation_us: 0,
+            valid: false,
+        }; MAX_PATHS],
+        armed_ns: None,
+        queue_drops: 0,
+        unheld: 0,
+    };
+
+    /// Appends what the buffer released to the queue; one that does not fit is freed.
+    fn release(queue: &mut Fifo<HeldDatagram, QUEUE>, drops: &mut u64, item: HeldDatagram) {
+        if queue.push(item).is_err() {
+            *drops += 1;
+        }
+    }
+}
+
+/// What sysfs shows of a peer's buffer.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Snapshot {
+    pub(crate) counters: Counters,
+    pub(crate) held: usize,
+    pub(crate) held_bytes: usize,
+    pub(crate) queue_drops: u64,
+    pub(crate) unheld: u64,
+    /// The wait a datagram held now gets, us.
+    pub(crate) wait_us: u64,
+    /// The spread of the paths' one-way delays, us.
+    pub(crate) spread_us: u64,
+}
+
+/// One peer's reorder buffer.
+pub(crate) struct PeerReorder {
+    timer: SoftTimer,
+    inner: SoftirqLock<Inner>,
+    /// `recv/reorder`: 1 to restore order, 0 to deliver as datagrams arrive.
+    pub(crate) enabled: Atomic<u32>,
+    /// `recv/reorder_max_ms`: the longest a datagram waits for a gap before it.
+    pub(crate) max_wait_ms: Atomic<u32>,
+    /// `recv/reorder_max_kb`: the most memory held.
+    pub(crate) max_kb: Atomic<u32>,
+}
+
+impl TimerOwner for PeerReorder {
+    const TIMER_OFFSET: usize = offset_of!(PeerReorder, timer);
+
+    fn fired(&'static self) {
+        // SAFETY: Soft hrtimers fire in softirq context.
+        let Some(mut inner) = (unsafe { self.inner.lock_in_softirq() }) else {
+            return;
+        };
+        inner.armed_ns = None;
+        let limits = self.limits(&inner);
+        let Inner {
+            buffer,
+            queue,
+            queue_drops,
+            ..
+        } = &mut *inner;
+        buffer.expire(ffi::now_ns(), limits, |item, _| {
+            Inner::release(queue, queue_drops, item)
+        });
+        self.arm(&mut inner);
+        // SAFETY: As above.
+        self.deliver_queued(inner, || unsafe { self.inner.lock_in_softirq() });
+    }
+}
+
+impl PeerReorder {
+    /// A buffer that is not usable until [`PeerReorder::init`].
+    pub(crate) const fn new() -> Self {
+        Self {
+            timer: SoftTimer::new(),
+            inner: SoftirqLock::new(Inner::EMPTY),
+            enabled: Atomic::new(1),
+            max_wait_ms: Atomic::new(DEFAULT_MAX_WAIT_MS),
+            max_kb: Atomic::new(DEFAULT_MAX_KB),
+        }
+    }
+
+    /// Makes the buffer usable.
+    ///
+    /// # Safety
+    ///
+    /// `self` is `'static` and never moves; called once, in module init, before the receive
+    /// hook is registered; the module calls [`PeerReorder::shut_down`] before it is unloaded.
+    pub(crate) unsafe fn init(&'static self, key: Pin<&'static LockClassKey>) {
+        // SAFETY: Once, before anything can reach the lock (the caller's contract).
+        unsafe { self.inner.init(c"mpudp_reorder", key) };
+        // SAFETY: The timer is this `'static` value's field at `TIMER_OFFSET`, set up once
+        // before anything can start it, and cancelled by `shut_down` before unload.
+        unsafe { self.timer.setup::<Self>() };
+    }
+
+    /// The wait and memory limits now.
+    fn limits(&self, inner: &Inner) -> Limits {
+        let cap_ns = u64::from(self.max_wait_ms.load(Relaxed)) * 1_000_000;
+        Limits {
+            wait_ns: reorder::wait_ns(&inner.delays, MARGIN_NS, cap_ns),
+            max_bytes: self.max_kb.load(Relaxed) as usize * 1024,
+        }
+    }
+
+    /// Sets the timer for the buffer's deadline, if that is earlier than it is set for.
+    fn arm(&self, inner: &mut Inner) {
+        if let Some(at) = inner.buffer.deadline() {
+            if inner.armed_ns.is_none_or(|armed| at < armed) {
+                self.timer.start_at(at, SLACK_NS);
+                inner.armed_ns = Some(at);
+            }
+        }
+    }
+
+    /// Delivers the queue, one datagram at a time with the lock dropped, unless another CPU
+    /// already does; `relock` takes the lock again the way `inner` was taken.
+    fn deliver_queued<G: DerefMut<Target = Inner>>(
+        &self,
+        mut inner: G,
+        relock: impl Fn() -> Option<G>,
+    ) {
+        if inner.delivering {
+            return;
+        }
+        inner.delivering = true;
+        for _ in 0..QUEUE {
+            let Some(item) = inner.queue.pop() else {
+                inner.delivering = false;
+                return;
+            };
+            drop(inner);
+            item.deliver();
+            let Some(again) = relock() else {
+                // Not reached: the lock was usable a moment ago and stays so.
+                return;
+            };
+            inner = again;
+        }
+        // Budget spent: the timer goes on with the rest, in another softirq.
+        inner.delivering = false;
+        if !inner.queue.is_empty() {
+            let now = ffi::now_ns();
+            self.timer.start_at(now, 0);
+            inner.armed_ns = Some(now);
+        }
+    }
+
+    /// Takes in sequenced datagram `d` with header `header`, from the receive hook; returns
+    /// what the hook does with it (passes it on, or has taken it).
+    pub(crate) fn arrive(&self, d: &mut Arriving<'_>, header: &DataHeader) -> Verdict {
+        let now = ffi::now_ns();
+        // SAFETY: The receive hook runs in softirq context.
+        let Some(mut inner) = (unsafe { self.inner.lock_in_softirq() }) else {
+            return Verdict::Deliver;
+        };
+        if let Some(delay) = inner.delays.get_mut(usize::from(header.path)) {
+            delay.sample(header.sent_us, (now / 1000) as u32);
+        }
+        let Some(held) = d.take() else {
+            inner.unheld += 1;
+            return Verdict::Deliver;
+        };
+        let limits = self.limits(&inner);
+        let len = held.truesize();
+        let Inner {
+            buffer,
+            queue,
+            queue_drops,
+            ..
+        } = &mut *inner;
+        buffer.arrive(header.seq, held, len, now, limits, |item, _| {
+            Inner::release(queue, queue_drops, item)
+        });
+        self.arm(&mut inner);
+        // SAFETY: As above.
+        self.deliver_queued(inner, || unsafe { self.inner.lock_in_softirq() });
+        Verdict::Taken
+    }
+
+    /// Releases everything held, in order, and delivers it (or, with `deliver` false, frees
+    /// it) before returning; the sequence goes on after the last one released. Process
+    /// context.
+    ///
+    /// It does not wait for a CPU that is delivering: it takes datagrams off the queue
+    /// alongside it. Two deliverers can then interleave, which only matters at the moment an
+    /// interface, the peer or the configuration changes; waiting could last as long as
+    /// traffic keeps a deliverer busy, under RTNL. What another CPU took off the queue it
+    /// delivers within its softirq, so before an interface that unregisters is freed.
+    ///
+    /// Bounded: at most what was held and queued when it started, plus as many arrivals
+    /// meanwhile; anything later is left to the timer.
+    pub(crate) fn flush(&self, deliver: bool) {
+        let Some(inner) = self.inner.lock_irq() else {
+            return;
+        };
+        let mut budget = 2 * (inner.buffer.held() + inner.queue.len()) + 1;
+        drop(inner);
+        while budget > 0 {
+            let Some(mut inner) = self.inner.lock_irq() else {
+                return;
+            };
+            if let Some(item) = inner.queue.pop() {
+                budget -= 1;
+                // Delivered, or freed, with the lock dropped and interrupts on.
+                drop(inner);
+                if deliver {
+                    item.deliver();
+                } else {
+                    drop(item);
+                }
+                continue;
+            }
+            if inner.buffer.held() == 0 {
+                return;
+            }
+            // The queue is empty, and it holds more than the buffer can: nothing is dropped.
+            let Inner {
+                buffer,
+                queue,
+                queue_drops,
+                ..
+            } = &mut *inner;
+            buffer.flush(|item, _| Inner::release(queue, queue_drops, item));
+        }
+        // Traffic kept coming: the timer delivers the rest.
+        if let Some(mut inner) = self.inner.lock_irq() {
+            let now = ffi::now_ns();
+            self.timer.start_at(now, 0);
+            inner.armed_ns = Some(now);
+        }
+    }
+
+    /// Delivers (or, with `deliver` false, frees) everything held and stops the timer, for
+    /// good: call once nothing can hand the buffer datagrams or flush it any more (the receive
+    /// hook is unregistered, or can no longer find this peer). Process context.
+    pub(crate) fn shut_down(&self, deliver: bool) {
+        self.flush(deliver);
+        // A flush that ran out of budget, or a deliverer, may have armed the timer: after the
+        // cancel nothing can, and the second flush empties what the first left.
+        self.timer.cancel();
+        self.flush(deliver);
+    }
+
+    /// Forgets the sequence and the measured delays (a new session or peer; call after
+    /// [`PeerReorder::flush`]). Process context.
+    pub(crate) fn forget_session(&self) {
+        if let Some(mut inner) = self.inner.lock_irq() {
+            inner.buffer.forget();
+            inner.delays = Inner::EMPTY.delays;
+        }
+    }
+
+    /// Zeroes the counters and the delays (a namespace's state is recycled, and the buffer
+    /// was flushed when its last namespace exited). Process context.
+    pub(crate) fn reset(&self) {
+        self.enabled.store(1, Relaxed);
+        self.max_wait_ms.store(DEFAULT_MAX_WAIT_MS, Relaxed);
+        self.max_kb.store(DEFAULT_MAX_KB, Relaxed);
+        if let Some(mut inner) = self.inner.lock_irq() {
+            inner.buffer.counters = Counters::default();
+            inner.delays = Inner::EMPTY.delays;
+            inner.queue_drops = 0;
+            inner.unheld = 0;
+        }
+    }
+
+    /// The counters and current state, for sysfs. Process context.
+    pub(crate) fn snapshot(&self) -> Snapshot {
+        let Some(inner) = self.inner.lock_irq() else {
+            return Snapshot::default();
+        };
+        let (spread_us, _) = reorder::delay_spread_us(&inner.delays);
+        Snapshot {
+            counters: inner.buffer.counters,
+            held: inner.buffer.held(),
+            held_bytes: inner.buffer.held_bytes(),
+            queue_drops: inner.queue_drops,
+            unheld: inner.unheld,
+            wait_us: self.limits(&inner).wait_ns / 1000,
+            spread_us,
+        }
+    }
+}
