@@ -15,7 +15,9 @@
 //! this end received from the peer on that path. A probe carries the peer's session token;
 //! once it is known, the peer's datagrams that carry the sequencing header with that token
 //! (`common/seq.rs`) have it removed before the socket lookup, and each path's loss is
-//! measured from the gaps in its sequence numbers and reported in the replies.
+//! measured from the gaps in its sequence numbers and reported in the replies. Those
+//! datagrams then go through the peer's reorder buffer (`common/peer_reorder.rs`), which
+//! delivers them in the sender's order.
 
 use kernel::prelude::*;
 use kernel::sync::atomic::{Atomic, Relaxed};
