@@ -215,11 +215,8 @@ impl RecvHook for Policy {
         // The header of a sequenced datagram; `None` for a plain one.
         let mut sequenced = None;
         let token = ns.peer_token.load(Relaxed);
-        let ours = (token & seq::SEEN != 0)
-            .then(|| DataHeader::decode(d.head(), token as u32))
-            .flatten();
-        if let Some(header) = ours.or_else(|| DataHeader::decode_any(d.head())) {
-            if ours.is_some() {
+        if let Some(header) = DataHeader::decode(d.head()) {
+            if token & seq::SEEN != 0 && header.token == token as u32 {
                 if d.strip(HEADER_LEN).is_err() {
                     ns.header_errors.add(1u64, Relaxed);
                     return Verdict::Drop;
@@ -265,8 +262,6 @@ impl RecvHook for Policy {
 }
 
 impl ffi::InterfacesChanged for Policy {
-    fn interfaces_changed() {}
-
     fn interface_unregistering() {
         // Held datagrams point to the interface they arrived on: they go before it does.
         NAMESPACES.for_every_state(|ns| ns.reorder.flush(true));

@@ -51,15 +51,13 @@ pub(crate) const DEFAULT_MAX_KB: u32 = 2048;
 struct Inner {
     buffer: Reorder<HeldDatagram, SLOTS>,
     /// Released datagrams, in release order, waiting for the deliverer.
-    queue: Fifo<HeldDatagram, QUEUE>,
+    queue: DeliveryQueue,
     /// Whether a CPU is delivering from `queue`.
     delivering: bool,
     /// Each path's one-way delay relative to the sender's clock.
     delays: [RelativeDelay; MAX_PATHS],
     /// When the timer is set to fire, if it is.
     armed_ns: Option<u64>,
-    /// Released datagrams freed because the queue was full (a deliverer far behind).
-    queue_drops: u64,
     /// Datagrams that could not be held (their route was going away) and went at once.
     unheld: u64,
 }
@@ -67,23 +65,42 @@ struct Inner {
 impl Inner {
     const EMPTY: Self = Self {
         buffer: Reorder::new(),
-        queue: Fifo::new(),
+        queue: DeliveryQueue {
+            items: Fifo::new(),
+            drops: 0,
+        },
         delivering: false,
-        delays: [RelativeDelay {
-            smoothed_us: 0,
-            deviation_us: 0,
-            valid: false,
-        }; MAX_PATHS],
+        delays: [RelativeDelay::UNMEASURED; MAX_PATHS],
         armed_ns: None,
-        queue_drops: 0,
         unheld: 0,
     };
+}
 
-    /// Appends what the buffer released to the queue; one that does not fit is freed.
-    fn release(queue: &mut Fifo<HeldDatagram, QUEUE>, drops: &mut u64, item: HeldDatagram) {
-        if queue.push(item).is_err() {
-            *drops += 1;
+/// What the buffer released, in release order, for the deliverer.
+struct DeliveryQueue {
+    items: Fifo<HeldDatagram, QUEUE>,
+    /// Released datagrams freed because the queue was full (a deliverer far behind).
+    drops: u64,
+}
+
+impl DeliveryQueue {
+    /// Appends a datagram the buffer released; one that does not fit is freed.
+    fn push(&mut self, item: HeldDatagram) {
+        if self.items.push(item).is_err() {
+            self.drops += 1;
         }
+    }
+
+    fn pop(&mut self) -> Option<HeldDatagram> {
+        self.items.pop()
+    }
+
+    fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.items.is_empty()
     }
 }
 
@@ -123,15 +140,10 @@ impl TimerOwner for PeerReorder {
         };
         inner.armed_ns = None;
         let limits = self.limits(&inner);
-        let Inner {
-            buffer,
-            queue,
-            queue_drops,
-            ..
-        } = &mut *inner;
-        buffer.expire(ffi::now_ns(), limits, |item, _| {
-            Inner::release(queue, queue_drops, item)
-        });
+        let locked = &mut *inner;
+        locked
+            .buffer
+            .expire(ffi::now_ns(), limits, |item, _| locked.queue.push(item));
         self.arm(&mut inner);
         // SAFETY: As above.
         self.deliver_queued(inner, || unsafe { self.inner.lock_in_softirq() });
@@ -233,15 +245,12 @@ impl PeerReorder {
         };
         let limits = self.limits(&inner);
         let len = held.truesize();
-        let Inner {
-            buffer,
-            queue,
-            queue_drops,
-            ..
-        } = &mut *inner;
-        buffer.arrive(header.seq, held, len, now, limits, |item, _| {
-            Inner::release(queue, queue_drops, item)
-        });
+        let locked = &mut *inner;
+        locked
+            .buffer
+            .arrive(header.seq, held, len, now, limits, |item, _| {
+                locked.queue.push(item)
+            });
         self.arm(&mut inner);
         // SAFETY: As above.
         self.deliver_queued(inner, || unsafe { self.inner.lock_in_softirq() });
@@ -285,13 +294,8 @@ impl PeerReorder {
                 return;
             }
             // The queue is empty, and it holds more than the buffer can: nothing is dropped.
-            let Inner {
-                buffer,
-                queue,
-                queue_drops,
-                ..
-            } = &mut *inner;
-            buffer.flush(|item, _| Inner::release(queue, queue_drops, item));
+            let locked = &mut *inner;
+            locked.buffer.flush(|item, _| locked.queue.push(item));
         }
         // Traffic kept coming: the timer delivers the rest.
         if let Some(mut inner) = self.inner.lock_irq() {
@@ -317,7 +321,7 @@ impl PeerReorder {
     pub(crate) fn forget_session(&self) {
         if let Some(mut inner) = self.inner.lock_irq() {
             inner.buffer.forget();
-            inner.delays = Inner::EMPTY.delays;
+            inner.delays = [RelativeDelay::UNMEASURED; MAX_PATHS];
         }
     }
 
@@ -329,8 +333,8 @@ impl PeerReorder {
         self.max_kb.store(DEFAULT_MAX_KB, Relaxed);
         if let Some(mut inner) = self.inner.lock_irq() {
             inner.buffer.counters = Counters::default();
-            inner.delays = Inner::EMPTY.delays;
-            inner.queue_drops = 0;
+            inner.delays = [RelativeDelay::UNMEASURED; MAX_PATHS];
+            inner.queue.drops = 0;
             inner.unheld = 0;
         }
     }
@@ -345,7 +349,7 @@ impl PeerReorder {
             counters: inner.buffer.counters,
             held: inner.buffer.held(),
             held_bytes: inner.buffer.held_bytes(),
-            queue_drops: inner.queue_drops,
+            queue_drops: inner.queue.drops,
             unheld: inner.unheld,
             wait_us: self.limits(&inner).wait_ns / 1000,
             spread_us,

@@ -421,13 +421,20 @@ impl<T, const N: usize> Fifo<T, N> {
 pub(crate) struct RelativeDelay {
     /// Smoothed relative delay, us, modulo 2^32; meaningless before the first sample.
     pub(crate) smoothed_us: u32,
-    /// Its mean deviation, us.
+    /// Its peak deviation, us (decaying, as above).
     pub(crate) deviation_us: u32,
     /// Whether any sample arrived.
     pub(crate) valid: bool,
 }
 
 impl RelativeDelay {
+    /// A path no datagram has arrived on.
+    pub(crate) const UNMEASURED: Self = Self {
+        smoothed_us: 0,
+        deviation_us: 0,
+        valid: false,
+    };
+
     /// Folds in a datagram sent at `sent_us` (sender's clock) that arrived at `arrived_us`
     /// (receiver's clock).
     pub(crate) fn sample(&mut self, sent_us: u32, arrived_us: u32) {

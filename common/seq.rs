@@ -67,13 +67,9 @@ impl DataHeader {
         out
     }
 
-    /// The header at the start of `payload`, if it is one for session `token`.
-    pub(crate) fn decode(payload: &[u8], token: u32) -> Option<Self> {
-        Self::decode_any(payload).filter(|header| header.token == token)
-    }
-
-    /// The header at the start of `payload`, if it is shaped like one, whatever its session.
-    pub(crate) fn decode_any(payload: &[u8]) -> Option<Self> {
+    /// The header at the start of `payload`, if it is shaped like one, whatever its session
+    /// (`token`, which the receiver compares with the peer's).
+    pub(crate) fn decode(payload: &[u8]) -> Option<Self> {
         let bytes: &[u8; HEADER_LEN] = payload.get(..HEADER_LEN)?.try_into().ok()?;
         let header = Self {
             path: bytes[3],

@@ -21,8 +21,9 @@
 #                 0.1 1 3 %
 #   asymmetric    10/10, RTT 20 vs 20 40 60 80 100 ms, GE     mptcp split50       20   Figs 10, 11
 #                 1-k = 0 0.5 1 3 %                          split75 split90 rtt
-#   path-aware    10/10 at 20 vs 20..100 ms; 10/4 at 20/20    udp split50 split75  5   (issue 3)
-#                 and 20/100 ms; no loss                     split90 rtt
+#   path-aware    10/10 at 20 vs 20..100 ms; 10/4 at 20/20    udp mptcp seq50      5   issues 3,
+#                 and 20/100 ms; no loss                     seq75 rtt                13
+#   path-aware-tls 10/10 at 20/60 ms, 10/4 at 20/100 ms       the same, +tls       5   issue 13
 #
 # Tunnels (OpenVPN, cipher none, no DCO; the client connects to the server's primary address):
 #   udp, tcp     single path (the primary)
@@ -35,6 +36,12 @@
 #   seqN         as splitN with probing on: datagrams are sequenced and the receiver's reorder
 #                buffer restores their order
 #   rtt          MPUDP with the rtt scheduler and probing (sequenced and reordered)
+#   T+tls        tunnel T encrypted: TLS with certificates, AES-256-GCM, OpenVPN's default
+#                64-packet replay window (tunnel_up's TUNNEL_TLS)
+# Besides goodput, each line records what the client's receiver (the download's end) did:
+# its reorder counters' growth over the download (held, released by timeout or by the
+# memory cap, late), the delay spread it measured at the end, and the replay lines both
+# OpenVPNs logged meanwhile. They explain a sequenced cell's shortfall.
 # TCP is set up as the paper's Table 3 (socket buffers, no metrics saving); congestion control
 # is the kernel's default, Cubic (BALIA is not in Linux).
 set -u
@@ -87,7 +94,12 @@ path-aware)
 	runs=5
 	cells=("10 10 20 20 0" "10 10 20 40 0" "10 10 20 60 0" "10 10 20 80 0" "10 10 20 100 0"
 		"10 4 20 20 0" "10 4 20 100 0")
-	tunnels=(udp split50 split75 split90 rtt)
+	tunnels=(udp mptcp seq50 seq75 rtt)
+	;;
+path-aware-tls)
+	runs=5
+	cells=("10 10 20 60 0" "10 4 20 100 0")
+	tunnels=(udp+tls mptcp+tls seq50+tls seq75+tls rtt+tls)
 	;;
 *)
 	echo "bench-guest: unknown grid $grid" >&2
@@ -134,7 +146,7 @@ mptcp_paths() {
 
 # configure TUNNEL: sets both ends up for one tunnel kind (single path: nothing in scope).
 configure() {
-	local tunnel=$1 ns
+	local tunnel=${1%+tls} ns
 	case $tunnel in
 	mptcp) mptcp_paths fullmesh ;;
 	mptcp-ndiff) mptcp_paths ndiff ;;
@@ -163,11 +175,12 @@ configure() {
 
 # start TUNNEL: brings the tunnel up; for MPTCP, checks that it has its two subflows.
 start() {
-	local subflows
-	case $1 in
-	tcp) tunnel_up "$work" tcp ;;
-	mptcp*) tunnel_up "$work" tcp mptcpize run ;;
-	*) tunnel_up "$work" ;;
+	local subflows tls=
+	[ "$1" != "${1%+tls}" ] && tls=1
+	case ${1%+tls} in
+	tcp) TUNNEL_TLS=$tls tunnel_up "$work" tcp ;;
+	mptcp*) TUNNEL_TLS=$tls tunnel_up "$work" tcp mptcpize run ;;
+	*) TUNNEL_TLS=$tls tunnel_up "$work" ;;
 	esac || return 1
 	case $1 in
 	mptcp*)
@@ -185,10 +198,27 @@ srv_wire() {
 	echo $(($(ifstat "$NS_SRV" eth0 "tx_$1") + $(ifstat "$NS_SRV" eth1 "tx_$1")))
 }
 
+# REORDER_COUNTERS: the client receiver's counters that grow over a download, as CSV columns.
+REORDER_COUNTERS=(held timeout overflow late)
+
+# cli_reorder: those counters now, space-separated.
+cli_reorder() {
+	local c
+	for c in "${REORDER_COUNTERS[@]}"; do printf '%s ' "$(knob "$NS_CLI" "recv/reorder_$c")"; done
+}
+
+# replay_lines: the replay complaints both OpenVPNs have logged so far.
+replay_lines() {
+	cat "$work"/ovpn-*.log 2>/dev/null | grep -ci replay
+}
+
 load_modules || exit 1
 mkdir -p "$work/www"
 head -c "$size" /dev/urandom >"$work/www/file"
-[ -s "$out" ] || echo "grid,rate0_mbit,rate1_mbit,rtt0_ms,rtt1_ms,loss,tunnel,run,bytes,seconds,goodput_mbit,srv_secondary_permille,srv_wire_bytes,srv_wire_packets" >"$out"
+header="grid,rate0_mbit,rate1_mbit,rtt0_ms,rtt1_ms,loss,tunnel,run,bytes,seconds,goodput_mbit"
+header+=",srv_secondary_permille,srv_wire_bytes,srv_wire_packets"
+header+=$(printf ',cli_reorder_%s' "${REORDER_COUNTERS[@]}")",cli_delay_spread_us,replay_lines"
+[ -s "$out" ] || echo "$header" >"$out"
 total=$((${#cells[@]} * ${#tunnels[@]} * runs))
 done_count=0
 for cell in "${cells[@]}"; do
@@ -207,6 +237,8 @@ for cell in "${cells[@]}"; do
 			b0=$(ifstat "$NS_SRV" eth0 tx_bytes)
 			w0=$(srv_wire bytes)
 			n0=$(srv_wire packets)
+			read -r -a r0 <<<"$(cli_reorder)"
+			replays=$(replay_lines)
 			secs=
 			if [ -n "$up" ]; then
 				secs=$(fetch file "$work/got") && cmp -s "$work/www/file" "$work/got" || secs=
@@ -220,7 +252,11 @@ for cell in "${cells[@]}"; do
 			else
 				mbit=failed
 			fi
-			line="$grid,$rate0,$rate1,$rtt0,$rtt1,$loss,$tunnel,$run,$size,$secs,$mbit,$share,$wire,$packets"
+			read -r -a r1 <<<"$(cli_reorder)"
+			reorder=
+			for i in "${!r0[@]}"; do reorder+=",$((r1[i] - r0[i]))"; done
+			reorder+=",$(knob "$NS_CLI" recv/delay_spread_us),$(($(replay_lines) - replays))"
+			line="$grid,$rate0,$rate1,$rtt0,$rtt1,$loss,$tunnel,$run,$size,$secs,$mbit,$share,$wire,$packets$reorder"
 			echo "$line" >>"$out"
 			echo "$line"
 			# One progress line per download; run-bench.sh shows these on the host as they come.

@@ -41,11 +41,12 @@ capacity_mbit = report.capacity_mbit
 LABELS = {"udp": "UDP (single path)", "tcp": "TCP (single path)", "mptcp": "MPTCP fullmesh",
           "mptcp-ndiff": "MPTCP ndiffports", "split50": "MPUDP 50/50",
           "split75": "MPUDP 75/25", "split90": "MPUDP 90/10", "seq50": "MPUDP 50/50, reordered",
-          "rtt": "MPUDP rtt scheduler"}
+          "seq75": "MPUDP 75/25, reordered", "rtt": "MPUDP rtt scheduler"}
 STYLE = {"udp": ("k", "o", "-"), "tcp": ("0.45", "s", "-"), "mptcp": ("tab:blue", "^", "--"),
          "mptcp-ndiff": ("tab:cyan", "v", "--"), "split50": ("tab:red", "D", "-"),
          "split75": ("tab:orange", "<", "-"), "split90": ("tab:brown", ">", "-"),
-         "seq50": ("tab:purple", "P", "-"), "rtt": ("tab:green", "*", "-")}
+         "seq50": ("tab:purple", "P", "-"),
+         "seq75": ("tab:pink", "X", "-"), "rtt": ("tab:green", "*", "-")}
 
 
 def load(csv_dir):

@@ -10,6 +10,10 @@ run and is shown, never averaged. The last column is the capacity limit after tu
 overhead (capacity_mbit), which no tunnel can beat: of both paths, or of the primary path
 alone when every tunnel in the grid is single-path.
 
+Where the CSV has the client receiver's reorder columns (grids run since issue 13), a second
+table gives, for each sequenced tunnel, their mean per download: datagrams held, released by
+timeout and by the memory cap, late, the delay spread measured, and OpenVPN's replay lines.
+
 Hook overhead (scripts/overhead-guest.sh): one row per configuration: mean datagrams per
 second with its 95 % interval, and the ratio to the run without any module.
 Standard library only.
@@ -44,6 +48,17 @@ WIRE_BYTES = 1500 + 8 + 20 + 14
 
 # Tunnels that use only the primary path.
 SINGLE_PATH_TUNNELS = ("udp", "tcp")
+
+
+def single_path_of(tunnel):
+    """Whether `tunnel` (maybe encrypted: a "+tls" suffix) uses only the primary path."""
+    return tunnel.removesuffix("+tls") in SINGLE_PATH_TUNNELS
+
+
+# The reorder columns bench-guest.sh records per download, with their table headings.
+REORDER_COLUMNS = [("cli_reorder_held", "held"), ("cli_reorder_timeout", "timeout"),
+                   ("cli_reorder_overflow", "overflow"), ("cli_reorder_late", "late"),
+                   ("cli_delay_spread_us", "spread (ms)"), ("replay_lines", "replay lines")]
 
 
 def capacity_mbit(rate0, rate1=0):
@@ -101,7 +116,7 @@ def overhead(rows):
 def goodput(rows):
     tunnels = list(dict.fromkeys(r["tunnel"] for r in rows))
     cells = list(dict.fromkeys(cell_of(r) for r in rows))
-    single_path = all(t in SINGLE_PATH_TUNNELS for t in tunnels)
+    single_path = all(map(single_path_of, tunnels))
     print("| paths (Mbit/s, RTT ms) | loss | " + " | ".join(tunnels) +
           (" | capacity (primary path) |" if single_path else " | capacity (both paths) |"))
     print("|---|---|" + "---|" * len(tunnels) + "---|")
@@ -119,12 +134,36 @@ def goodput(rows):
                 out.append(f"failed ×{failed}")
                 continue
             text = f"{mean:.2f} ± {half:.2f} (n={ok}"
-            if tunnel not in SINGLE_PATH_TUNNELS:
+            if not single_path_of(tunnel):
                 text += f", {share:.0f} % sec."
             text += f", {failed} failed)" if failed else ")"
             out.append(text)
         print(f"| {r0}/{r1}, {t0}/{t1} | {loss_label(loss)} | " + " | ".join(out) +
               f" | {capacity:.2f} |")
+
+
+def reorder(rows):
+    """The reorder table, for the tunnels whose receiver held anything."""
+    if not rows or REORDER_COLUMNS[0][0] not in rows[0]:
+        return
+    ok = [r for r in rows if r["goodput_mbit"] != "failed"]
+    keys = list(dict.fromkeys((cell_of(r), r["tunnel"]) for r in ok
+                              if int(r["cli_reorder_held"] or 0) > 0))
+    if not keys:
+        return
+    print()
+    print("Client receiver per download (mean):")
+    print()
+    print("| paths (Mbit/s, RTT ms) | tunnel | " + " | ".join(h for _, h in REORDER_COLUMNS) + " |")
+    print("|---|---|" + "---|" * len(REORDER_COLUMNS))
+    for cell, tunnel in keys:
+        runs = [r for r in ok if cell_of(r) == cell and r["tunnel"] == tunnel]
+        out = []
+        for column, _ in REORDER_COLUMNS:
+            mean = statistics.fmean(int(r[column] or 0) for r in runs)
+            out.append(f"{mean / 1000:.1f}" if column == "cli_delay_spread_us" else f"{mean:.0f}")
+        r0, r1, t0, t1, _ = cell
+        print(f"| {r0}/{r1}, {t0}/{t1} | {tunnel} | " + " | ".join(out) + " |")
 
 
 def main():
@@ -133,6 +172,7 @@ def main():
         overhead(rows)
     else:
         goodput(rows)
+        reorder(rows)
 
 
 if __name__ == "__main__":

@@ -586,15 +586,36 @@ sequenced_delivery_ok() {
 # reorder_setup SECONDARY_DELAY_MS: the primary path 10 ms one way, the secondary path
 # SECONDARY_DELAY_MS, split 50, both ends probing, the server's reorder buffer on with its
 # defaults; then 400 warm-up datagrams, so that the server has measured both paths' delays.
+# Probing restarts with every path unknown. While the secondary path's first answer is on
+# its way (twice its delay), probe_down_after 100 keeps it from being judged down: a down
+# path carries none of the warm-up, and the server measures no spread (at 1510 ms this
+# failed reorder_unload_ok and reorder_netns_exit_ok in CI on 924b3cc: nothing was held).
+# Setup fails, saying so, unless the server then reads the configured delay difference.
 reorder_setup() {
-	path_netem 0 "$RATE" 10 && path_netem 1 "$RATE" "$1" || return 1
+	local delay=$1 spread want
+	in_cli sh -c "echo 100 > $SYSFS/probe_down_after" || return 1
+	path_netem 0 "$RATE" 10 && path_netem 1 "$RATE" "$delay" || return 1
 	in_cli sh -c "echo 50 > $SYSFS/split && echo split > $SYSFS/scheduler" || return 1
 	in_srv sh -c "echo 1 > $SYSFS/recv/reorder && echo 250 > $SYSFS/recv/reorder_max_ms &&
 		echo 2048 > $SYSFS/recv/reorder_max_kb" || return 1
 	mpudp_probing "$NS_SRV" && mpudp_probing "$NS_CLI" && wait_peer_kind "$NS_CLI" mpudp || return 1
+	wait_paths_up $((2 * delay / 1000 + 5)) || return 1
+	in_cli sh -c "echo 3 > $SYSFS/probe_down_after" || return 1
 	start_receiver "$TUNNEL_PORT" 400 "$RECV_TIMEOUT" || return 1
 	in_cli "$UDP_TOOL" send --dst "$SRV_PRIMARY" --port "$TUNNEL_PORT" --count 400 --pps 2000 >/dev/null || return 1
 	wait "$RECV_PID"
+	spread=$(knob "$NS_SRV" recv/delay_spread_us) want=$(((delay - 10) * 1000))
+	within_pct "$spread" "$want" 20 ||
+		{ fail "after the warm-up the server reads a delay spread of $spread us, not $want +- 20 %"; return 1; }
+}
+
+# wait_paths_up SECONDS: waits until the client has both paths up (answered).
+wait_paths_up() {
+	local end=$((SECONDS + $1))
+	while [ "$(knob "$NS_CLI" paths/primary/state)/$(knob "$NS_CLI" paths/secondary/state)" != up/up ]; do
+		[ "$SECONDS" -lt "$end" ] || { fail "paths $(knob "$NS_CLI" paths/primary/state)/$(knob "$NS_CLI" paths/secondary/state) after $1 s"; return 1; }
+		sleep 0.1
+	done
 }
 
 # reorder_counters [NS]: the reorder counters of NS (default: the server), as one line.

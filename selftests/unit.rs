@@ -775,31 +775,16 @@ mod sequencing {
         assert_eq!(&wire[16..], &[0x0a, 0x0b, 0x0c, 0x0d], "send time last");
         let mut datagram = wire.to_vec();
         datagram.extend_from_slice(b"tunnel payload");
-        assert_eq!(DataHeader::decode(&datagram, 0xdead_beef), Some(header));
+        assert_eq!(DataHeader::decode(&datagram), Some(header));
         assert_eq!(
-            DataHeader::decode(&datagram, 0xdead_beee),
-            None,
-            "another session"
-        );
-        assert_eq!(
-            DataHeader::decode_any(&datagram),
-            Some(header),
-            "shaped like one, any session"
-        );
-        assert_eq!(
-            DataHeader::decode(&wire[..HEADER_LEN - 1], 0xdead_beef),
+            DataHeader::decode(&wire[..HEADER_LEN - 1]),
             None,
             "too short"
         );
         for (at, value) in [(0, 0x4e), (1, 0x56), (2, 0x10), (2, 0x21), (3, 8)] {
             let mut bad = wire;
             bad[at] = value;
-            assert_eq!(
-                DataHeader::decode(&bad, 0xdead_beef),
-                None,
-                "byte {at} = {value}"
-            );
-            assert_eq!(DataHeader::decode_any(&bad), None, "byte {at} = {value}");
+            assert_eq!(DataHeader::decode(&bad), None, "byte {at} = {value}");
         }
     }
 

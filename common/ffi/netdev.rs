@@ -9,9 +9,10 @@ use kernel::{bindings, error::to_result, prelude::*};
 
 /// Tells a module that the set or the names of network interfaces changed somewhere.
 pub(crate) trait InterfacesChanged {
-    /// Called after an interface appeared, disappeared or was renamed; may sleep. RTNL is held,
-    /// so the implementation may take the configuration lock but nothing that waits for RTNL.
-    fn interfaces_changed();
+    /// Called after an interface appeared, disappeared or was renamed (default: nothing); may
+    /// sleep. RTNL is held, so the implementation may take the configuration lock but nothing
+    /// that waits for RTNL.
+    fn interfaces_changed() {}
 
     /// Called when an interface is about to go away (its notifier's `NETDEV_UNREGISTER`),
     /// before `interfaces_changed`: a module that holds its packets lets go of them here.
