@@ -216,7 +216,7 @@ impl RecvHook for Policy {
         let mut sequenced = None;
         let token = ns.peer_token.load(Relaxed);
         if let Some(header) = DataHeader::decode(d.head()) {
-            if token & seq::SEEN != 0 && header.token == token as u32 {
+            if header.of_session(token) {
                 if d.strip(HEADER_LEN).is_err() {
                     ns.header_errors.add(1u64, Relaxed);
                     return Verdict::Drop;

@@ -320,32 +320,36 @@ impl<T, const N: usize> Reorder<T, N> {
             return;
         }
         // The furthest held datagram whose wait has ended: everything up to it goes.
-        let mut last_due: Option<u32> = None;
-        for offset in 0..N as u32 {
-            let seq = self.next.wrapping_add(offset);
-            let slot = &self.slots[seq as usize & (N - 1)];
-            if slot.item.is_some()
-                && slot.seq == seq
-                && slot.arrived_ns.saturating_add(limits.wait_ns) <= now_ns
-            {
-                last_due = Some(seq);
-            }
-        }
+        let last_due = self
+            .held_slots()
+            .filter(|slot| slot.arrived_ns.saturating_add(limits.wait_ns) <= now_ns)
+            .map(|slot| slot.seq)
+            .last();
         if let Some(last) = last_due {
             while self.held > 0 && last.wrapping_sub(self.next) < N as u32 {
                 self.skip_gap(Release::Timeout, &mut deliver);
             }
         }
         // The next deadline: the earliest arrival still held.
-        let mut earliest: Option<u64> = None;
-        for offset in 0..N as u32 {
-            let seq = self.next.wrapping_add(offset);
-            let slot = &self.slots[seq as usize & (N - 1)];
-            if slot.item.is_some() && slot.seq == seq {
-                earliest = Some(earliest.map_or(slot.arrived_ns, |e| e.min(slot.arrived_ns)));
-            }
-        }
+        let earliest = self.held_slots().map(|slot| slot.arrived_ns).min();
         self.deadline = earliest.map(|t| t.saturating_add(limits.wait_ns));
+    }
+
+    /// The held slots in sequence order from `next`. The walk ends at the last held one, not
+    /// at the window's end: the window is 1,024 wide, and mostly only its start is held.
+    fn held_slots(&self) -> impl Iterator<Item = &Slot<T>> {
+        let mut left = self.held;
+        (0..N as u32)
+            .map_while(move |offset| {
+                (left > 0).then(|| {
+                    let seq = self.next.wrapping_add(offset);
+                    let slot = &self.slots[seq as usize & (N - 1)];
+                    let held = slot.item.is_some() && slot.seq == seq;
+                    left -= usize::from(held);
+                    held.then_some(slot)
+                })
+            })
+            .flatten()
     }
 }
 

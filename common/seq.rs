@@ -67,8 +67,14 @@ impl DataHeader {
         out
     }
 
+    /// Whether the header is of the peer's session: `peer_token` is the receiver's word for
+    /// it, the token in the low 32 bits and [`SEEN`] set once the peer announced one.
+    pub(crate) fn of_session(&self, peer_token: u64) -> bool {
+        peer_token & SEEN != 0 && self.token == peer_token as u32
+    }
+
     /// The header at the start of `payload`, if it is shaped like one, whatever its session
-    /// (`token`, which the receiver compares with the peer's).
+    /// ([`DataHeader::of_session`] tells).
     pub(crate) fn decode(payload: &[u8]) -> Option<Self> {
         let bytes: &[u8; HEADER_LEN] = payload.get(..HEADER_LEN)?.try_into().ok()?;
         let header = Self {

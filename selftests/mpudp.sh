@@ -457,7 +457,7 @@ srtt_ok() {
 	s=$(knob "$NS_CLI" paths/secondary/srtt_us)
 	ktap_print_msg "srtt primary $p us (netem RTT 20000, VM's own $p_base)," \
 		"secondary $s us (netem RTT 100000, VM's own $s_base);" \
-		"states $(knob "$NS_CLI" paths/primary/state)/$(knob "$NS_CLI" paths/secondary/state)"
+		"states $(cli_path_states)"
 	# The VM's own RTT is a small part of the round trip, or the bound below means nothing.
 	[ "$p_base" -le 5000 ] && [ "$s_base" -le 5000 ] ||
 		{ fail "the VM's own RTT is above 5 ms"; return 1; }
@@ -609,11 +609,16 @@ reorder_setup() {
 		{ fail "after the warm-up the server reads a delay spread of $spread us, not $want +- 20 %"; return 1; }
 }
 
+# cli_path_states: the client's path states, primary/secondary.
+cli_path_states() {
+	echo "$(knob "$NS_CLI" paths/primary/state)/$(knob "$NS_CLI" paths/secondary/state)"
+}
+
 # wait_paths_up SECONDS: waits until the client has both paths up (answered).
 wait_paths_up() {
 	local end=$((SECONDS + $1))
-	while [ "$(knob "$NS_CLI" paths/primary/state)/$(knob "$NS_CLI" paths/secondary/state)" != up/up ]; do
-		[ "$SECONDS" -lt "$end" ] || { fail "paths $(knob "$NS_CLI" paths/primary/state)/$(knob "$NS_CLI" paths/secondary/state) after $1 s"; return 1; }
+	while [ "$(cli_path_states)" != up/up ]; do
+		[ "$SECONDS" -lt "$end" ] || { fail "paths $(cli_path_states) after $1 s"; return 1; }
 		sleep 0.1
 	done
 }
@@ -703,7 +708,7 @@ held_send() {
 	HELD=$(knob "$NS_SRV" recv/reorder_holding)
 	SENT_PRIMARY=$(($(knob "$NS_CLI" paths/primary/tx_datagrams) - p0))
 	in_cli sh -c "echo 3 > $SYSFS/probe_down_after"
-	ktap_print_msg "held $HELD; paths $(knob "$NS_CLI" paths/primary/state)/$(knob "$NS_CLI" paths/secondary/state)," \
+	ktap_print_msg "held $HELD; paths $(cli_path_states)," \
 		"peer $(knob "$NS_CLI" peer_kind), unknown-session drops $(knob "$NS_SRV" recv/rx_unknown_session_drops);" \
 		"$(reorder_counters)"
 }
@@ -813,7 +818,7 @@ no_responder_ok() {
 	in_cli sh -c "echo 0 > $SYSFS/probe_port && echo $PROBE_PORT > $SYSFS/probe_port && echo rtt > $SYSFS/scheduler" || return 1
 	sleep 1.5
 	local states
-	states="$(knob "$NS_CLI" paths/primary/state)/$(knob "$NS_CLI" paths/secondary/state)"
+	states="$(cli_path_states)"
 	ktap_print_msg "without a responder: states $states, $(knob "$NS_CLI" paths/primary/probes_sent) probes sent"
 	[ "$states" = unknown/unknown ] || { fail "paths judged without answers"; return 1; }
 	split_share_ok 50 || return 1

@@ -776,6 +776,9 @@ mod sequencing {
         let mut datagram = wire.to_vec();
         datagram.extend_from_slice(b"tunnel payload");
         assert_eq!(DataHeader::decode(&datagram), Some(header));
+        assert!(header.of_session(SEEN | 0xdead_beef));
+        assert!(!header.of_session(SEEN | 0xdead_beee), "another session");
+        assert!(!header.of_session(0xdead_beef), "no session announced yet");
         assert_eq!(
             DataHeader::decode(&wire[..HEADER_LEN - 1]),
             None,
