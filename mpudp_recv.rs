@@ -10,14 +10,14 @@
 //! port is the configured tunnel port, and whose source is one of the configured peer's two
 //! addresses, are touched or counted.
 //!
-//! With `recv/probe_port` set, a worker thread per namespace answers the peer's path probes
-//! (see `common/probe.rs` for the wire format) on the path each arrived on, reporting what
-//! this end received from the peer on that path. A probe carries the peer's session token;
-//! once it is known, the peer's datagrams that carry the sequencing header with that token
-//! (`common/seq.rs`) have it removed before the socket lookup, and each path's loss is
-//! measured from the gaps in its sequence numbers and reported in the replies. Those
-//! datagrams then go through the peer's reorder buffer (`common/peer_reorder.rs`), which
-//! delivers them in the sender's order.
+//! With `recv/probing` on, the receive hook answers the peer's path probes
+//! (`common/control.rs`), which travel in the tunnel's own 5-tuple, at once and on the path
+//! each arrived on, reporting what this end received from the peer on that path; no socket
+//! sees a probe. A probe carries the peer's session token; once it is known, the peer's
+//! datagrams that carry the sequencing header with that token (`common/seq.rs`) have it
+//! removed before the socket lookup, and each path's loss is measured from the gaps in its
+//! sequence numbers and reported in the replies. Those datagrams then go through the peer's
+//! reorder buffer (`common/peer_reorder.rs`), which delivers them in the sender's order.
 
 use kernel::prelude::*;
 use kernel::sync::atomic::{Atomic, Relaxed};
@@ -41,6 +41,12 @@ mod netns;
 )]
 mod parse;
 
+#[path = "common/control.rs"]
+#[allow(
+    dead_code,
+    reason = "shared with mpudp_send, which sends probes and reads replies"
+)]
+mod control;
 #[path = "common/peer_reorder.rs"]
 mod peer_reorder;
 #[path = "common/reorder.rs"]
@@ -59,13 +65,12 @@ mod seq;
 #[allow(dead_code, reason = "shared with mpudp_send, which uses the send hook")]
 mod udp_hooks;
 
-use ffi::{
-    File, NetExit, NetId, PageWriter, ProbeSocket, SysfsFiles, SysfsGroup, WorkerBody, Workers,
-};
+use control::{Control, Probe, Reply, PROBE_LEN};
+use ffi::{File, NetExit, NetId, PageWriter, SoftirqLock, SysfsFiles, SysfsGroup};
 use netns::{LogLimit, NetnsTable, NsState, PathCounters};
 use parse::{Ipv4, Peer};
 use peer_reorder::PeerReorder;
-use probe::{Kind, Message, PRIMARY, SECONDARY};
+use probe::{PRIMARY, SECONDARY};
 use seq::{DataHeader, GapLoss, HEADER_LEN, MAX_PATHS};
 use udp_hooks::{Arriving, RecvHook, Verdict};
 
@@ -94,9 +99,15 @@ struct RecvState {
     /// Secondary-path datagrams delivered unchanged because their headers could not be made
     /// writable (no memory).
     rewrite_errors: Atomic<u64>,
-    /// The port this end answers probes on; 0 when off.
-    probe_port: Atomic<u32>,
+    /// Whether this end answers the peer's probes and takes its sequenced datagrams
+    /// (`recv/probing`).
+    probing: Atomic<u32>,
     probes_answered: Atomic<u64>,
+    /// Probes from the peer dropped unanswered: bad checksum, not sent to one of this host's
+    /// addresses, or the answer could not be sent (no route, no memory).
+    probe_drops: Atomic<u64>,
+    /// Each path's loss from the gaps in its sequence numbers, and when it was last read.
+    loss: SoftirqLock<[(GapLoss, u64); MAX_PATHS]>,
     /// The peer's session token from its latest probe, with [`seq::SEEN`] set; 0 while none
     /// is known (sequenced datagrams are then not recognised).
     peer_token: Atomic<u64>,
@@ -124,8 +135,10 @@ impl NsState for RecvState {
         secondary: PathCounters::new(),
         primary_local: Atomic::new(0),
         rewrite_errors: Atomic::new(0),
-        probe_port: Atomic::new(0),
+        probing: Atomic::new(0),
         probes_answered: Atomic::new(0),
+        probe_drops: Atomic::new(0),
+        loss: SoftirqLock::new([const { (GapLoss::new(), 0) }; MAX_PATHS]),
         peer_token: Atomic::new(0),
         highest: [const { Atomic::new(0) }; MAX_PATHS],
         received: [const { Atomic::new(0) }; MAX_PATHS],
@@ -142,8 +155,9 @@ impl NsState for RecvState {
         self.secondary.reset();
         self.primary_local.store(0, Relaxed);
         self.rewrite_errors.store(0, Relaxed);
-        self.probe_port.store(0, Relaxed);
+        self.probing.store(0, Relaxed);
         self.probes_answered.store(0, Relaxed);
+        self.probe_drops.store(0, Relaxed);
         self.forget_session();
         for counter in [&self.sequenced, &self.unknown_session, &self.header_errors] {
             counter.store(0, Relaxed);
@@ -153,15 +167,103 @@ impl NsState for RecvState {
 }
 
 impl RecvState {
-    /// Forgets the peer's token and its sequence numbers (a new session, or a new peer); what
-    /// the reorder buffer held of the old session is delivered. Process context.
+    /// Forgets the peer's token and its sequence numbers (a new peer); what the reorder
+    /// buffer held of the old session is delivered. Process context.
     fn forget_session(&self) {
         self.peer_token.store(0, Relaxed);
-        for counter in Iterator::chain(self.highest.iter(), &self.received) {
-            counter.store(0, Relaxed);
+        self.forget_path_numbers();
+        if let Some(mut loss) = self.loss.lock_irq() {
+            *loss = [const { (GapLoss::new(), 0) }; MAX_PATHS];
         }
         self.reorder.flush(true);
         self.reorder.forget_session();
+    }
+
+    fn forget_path_numbers(&self) {
+        for counter in Iterator::chain(self.highest.iter(), &self.received) {
+            counter.store(0, Relaxed);
+        }
+    }
+
+    /// Learns the peer's session token from a probe, in the receive hook: a new one starts
+    /// the sequence, the loss windows and the reorder buffer afresh (what it held of the old
+    /// session is delivered first).
+    fn learn_token(&self, token: u32) {
+        let word = seq::SEEN | u64::from(token);
+        if self.peer_token.load(Relaxed) == word {
+            return;
+        }
+        self.forget_path_numbers();
+        // SAFETY: The receive hook runs in softirq context.
+        if let Some(mut loss) = unsafe { self.loss.lock_in_softirq() } {
+            *loss = [const { (GapLoss::new(), 0) }; MAX_PATHS];
+        }
+        self.reorder.new_session();
+        self.peer_token.store(word, Relaxed);
+    }
+
+    /// The loss of path `path` from gaps in its data sequence, read at most once per
+    /// [`LOSS_INTERVAL_NS`]; [`control::LOSS_UNKNOWN`] while nothing was expected. In the
+    /// receive hook.
+    fn data_loss(&self, path: usize) -> u32 {
+        // SAFETY: The receive hook runs in softirq context.
+        let Some(mut loss) = (unsafe { self.loss.lock_in_softirq() }) else {
+            return control::LOSS_UNKNOWN;
+        };
+        let (Some((window, last_read)), Some(highest), Some(received)) = (
+            loss.get_mut(path),
+            self.highest.get(path),
+            self.received.get(path),
+        ) else {
+            return control::LOSS_UNKNOWN;
+        };
+        let now = ffi::now_ns();
+        if now.saturating_sub(*last_read) >= LOSS_INTERVAL_NS {
+            *last_read = now;
+            window.read(highest.load(Relaxed), received.load(Relaxed));
+        }
+        window.loss_ppm().unwrap_or(control::LOSS_UNKNOWN)
+    }
+
+    /// Answers probe `probe`, which arrived as `d` from the peer, on the path it came by:
+    /// from the address and port it was sent to, to the ones it came from, out of the
+    /// interface it arrived on. The answer is as long as the probe: never an amplifier.
+    fn answer(&self, d: &mut Arriving<'_>, probe: &Probe) -> Verdict {
+        // A corrupted probe teaches nothing; one not sent to this host (a broadcast) is not
+        // answered.
+        // SAFETY: The hook runs for a datagram in `d.net`, which is alive for the call.
+        if d.verify_and_empty().is_err() || !unsafe { d.net.is_local_address(d.daddr) } {
+            self.probe_drops.add(1u64, Relaxed);
+            return Verdict::Drop;
+        }
+        self.learn_token(probe.token);
+        let path = usize::from(probe.path);
+        let counters = self.path_counters(path);
+        let reply = Control::Reply(Reply {
+            path: probe.path,
+            token: probe.token,
+            seq: probe.seq,
+            loss_ppm: self.data_loss(path),
+            rx_bytes: counters.bytes.load(Relaxed),
+            rx_datagrams: counters.datagrams.load(Relaxed),
+        });
+        let mut wire = [0u8; PROBE_LEN];
+        let len = reply.encode(&mut wire);
+        // SAFETY: As above.
+        let sent = unsafe {
+            udp_hooks::xmit(
+                d.net,
+                (d.daddr, d.dport),
+                (d.saddr, d.sport),
+                d.iif,
+                &wire[..len],
+            )
+        };
+        match sent {
+            Ok(()) => self.probes_answered.add(1u64, Relaxed),
+            Err(_) => self.probe_drops.add(1u64, Relaxed),
+        }
+        Verdict::Drop
     }
 
     /// Takes in path `path`'s sequence number `path_seq`, for its loss.
@@ -193,7 +295,9 @@ impl RecvState {
 
 static NAMESPACES: NetnsTable<RecvState> = NetnsTable::new();
 static REJECT_LOG: LogLimit = LogLimit::new();
-static RESPONDERS: Workers<Responder> = Workers::new();
+
+/// Each path's loss is read over intervals of at least this long.
+const LOSS_INTERVAL_NS: u64 = 1_000_000_000;
 
 struct Policy;
 
@@ -212,6 +316,14 @@ impl RecvHook for Policy {
         if d.saddr != peer.primary && d.saddr != peer.alternate {
             return Verdict::Deliver;
         }
+        let probing = ns.probing.load(Relaxed) != 0;
+        match d.whole_payload().and_then(Control::decode) {
+            Some(Control::Probe(probe)) if probing => return ns.answer(d, &probe),
+            // Answers to this host's own probes are its sender's (mpudp_send's hook, before
+            // or after this one): left as they arrived, addresses too.
+            Some(_) => return Verdict::Deliver,
+            None => {}
+        }
         // The header of a sequenced datagram; `None` for a plain one.
         let mut sequenced = None;
         let token = ns.peer_token.load(Relaxed);
@@ -224,9 +336,9 @@ impl RecvHook for Policy {
                 ns.sequenced.add(1u64, Relaxed);
                 ns.count_path_seq(header.path.into(), header.path_seq);
                 sequenced = Some(header);
-            } else if ns.probe_port.load(Relaxed) != 0 {
-                // Only a peer that this end answers probes for sends headers: without a
-                // responder, a datagram shaped like one is the application's own.
+            } else if probing {
+                // Only a peer that this end answers probes for sends headers: without
+                // probing, a datagram shaped like one is the application's own.
                 ns.unknown_session.add(1u64, Relaxed);
                 return Verdict::Drop;
             }
@@ -270,107 +382,9 @@ impl ffi::InterfacesChanged for Policy {
 
 impl NetExit for Policy {
     fn net_exit(net: NetId) {
-        let config = ffi::config_lock();
-        // The worker uses the namespace's socket: it goes first.
-        RESPONDERS.stop(&config, net);
+        let _config = ffi::config_lock();
         // Its sockets are gone: what the buffer holds is freed, and its timer stopped.
         NAMESPACES.release(net, |ns| ns.reorder.shut_down(false));
-    }
-}
-
-/// A namespace's probe responder: answers each probe from the configured peer on the path it
-/// arrived on (same interface, from the address it was sent to).
-struct Responder {
-    ns: &'static RecvState,
-    socket: ProbeSocket,
-}
-
-/// Each path's loss is read over intervals of at least this long.
-const LOSS_INTERVAL_NS: u64 = 1_000_000_000;
-
-/// The responder's private bookkeeping: each path's loss window and when it was last read.
-struct LossBook {
-    paths: [(GapLoss, u64); 2],
-}
-
-impl WorkerBody for Responder {
-    fn run(&self, thread: &ffi::WorkerThread) {
-        let mut buf = [0u8; probe::WIRE_LEN + 1];
-        let mut book = LossBook {
-            paths: [(GapLoss::new(), 0), (GapLoss::new(), 0)],
-        };
-        while !thread.should_stop() {
-            // The time a probe waits here is reported to the prober and subtracted.
-            self.socket
-                .wait_and_drain(&mut buf, |data, rx| self.answer(&mut book, data, rx));
-        }
-    }
-}
-
-impl Responder {
-    /// Learns the peer's session token from a probe; a new one starts the sequence (and the
-    /// loss windows) afresh.
-    fn learn_token(&self, book: &mut LossBook, token: u32) {
-        let word = seq::SEEN | u64::from(token);
-        if self.ns.peer_token.load(Relaxed) != word {
-            self.ns.forget_session();
-            for (loss, _) in &mut book.paths {
-                *loss = GapLoss::new();
-            }
-            self.ns.peer_token.store(word, Relaxed);
-        }
-    }
-
-    /// The loss of path `path` from gaps in its data sequence, read at most once per
-    /// [`LOSS_INTERVAL_NS`]; [`probe::LOSS_UNKNOWN`] while nothing was expected.
-    fn data_loss(&self, book: &mut LossBook, path: usize) -> u32 {
-        let Some((loss, last_read)) = book.paths.get_mut(path) else {
-            return probe::LOSS_UNKNOWN;
-        };
-        let now = ffi::now_ns();
-        if now.saturating_sub(*last_read) >= LOSS_INTERVAL_NS {
-            *last_read = now;
-            loss.read(
-                self.ns.highest[path].load(Relaxed),
-                self.ns.received[path].load(Relaxed),
-            );
-        }
-        loss.loss_ppm().unwrap_or(probe::LOSS_UNKNOWN)
-    }
-
-    fn answer(&self, book: &mut LossBook, data: &[u8], rx: &ffi::Received) {
-        let Some(probe) = Message::decode(data) else {
-            return;
-        };
-        let Some(peer) = Peer::unpack(self.ns.peer.load(Relaxed)) else {
-            return;
-        };
-        if probe.kind != Kind::Probe || (rx.from != peer.primary && rx.from != peer.alternate) {
-            return;
-        }
-        self.learn_token(book, probe.token);
-        let counters = if probe.path == SECONDARY {
-            &self.ns.secondary
-        } else {
-            &self.ns.primary
-        };
-        let hold_ns = ffi::now_ns().saturating_sub(rx.arrived_ns);
-        let reply = Message {
-            kind: Kind::Reply,
-            hold_ns,
-            rx_datagrams: counters.datagrams.load(Relaxed),
-            rx_bytes: counters.bytes.load(Relaxed),
-            data_loss_ppm: self.data_loss(book, probe.path),
-            ..probe
-        };
-        let via = Some((rx.ifindex, rx.local));
-        if self
-            .socket
-            .send(rx.from, rx.from_port, via, &reply.encode())
-            .is_ok()
-        {
-            self.ns.probes_answered.add(1u64, Relaxed);
-        }
     }
 }
 
@@ -386,11 +400,15 @@ static FILES: SysfsGroup = SysfsGroup::new(
             writable: true,
         },
         File {
-            name: c"probe_port",
+            name: c"probing",
             writable: true,
         },
         File {
             name: c"probes_answered",
+            writable: false,
+        },
+        File {
+            name: c"probe_drops",
             writable: false,
         },
         File {
@@ -510,8 +528,9 @@ impl SysfsFiles for Policy {
                 None => writeln!(out),
             },
             b"port" => writeln!(out, "{}", ns.port.load(Relaxed)),
-            b"probe_port" => writeln!(out, "{}", ns.probe_port.load(Relaxed)),
+            b"probing" => writeln!(out, "{}", ns.probing.load(Relaxed)),
             b"probes_answered" => writeln!(out, "{}", ns.probes_answered.load(Relaxed)),
+            b"probe_drops" => writeln!(out, "{}", ns.probe_drops.load(Relaxed)),
             b"rx_primary_datagrams" => writeln!(out, "{}", ns.primary.datagrams.load(Relaxed)),
             b"rx_primary_bytes" => writeln!(out, "{}", ns.primary.bytes.load(Relaxed)),
             b"rx_secondary_datagrams" => writeln!(out, "{}", ns.secondary.datagrams.load(Relaxed)),
@@ -558,14 +577,14 @@ impl SysfsFiles for Policy {
         let path = match name.to_bytes() {
             b"peer" => "recv/peer",
             b"port" => "recv/port",
-            b"probe_port" => "recv/probe_port",
+            b"probing" => "recv/probing",
             b"reorder" => "recv/reorder",
             b"reorder_max_ms" => "recv/reorder_max_ms",
             b"reorder_max_kb" => "recv/reorder_max_kb",
             _ => "recv/?",
         };
         let net = NetId::current()?;
-        let config = ffi::config_lock();
+        let _config = ffi::config_lock();
         match name.to_bytes() {
             b"peer" => {
                 let peer =
@@ -577,37 +596,14 @@ impl SysfsFiles for Policy {
                 ns.forget_session();
             }
             b"port" => {
-                let probe_port = NAMESPACES.view(net).probe_port.load(Relaxed);
                 let port = parse::parse_u32(input, u16::MAX.into())
-                    .and_then(|port| parse::distinct_ports(port, probe_port))
                     .map_err(|e| REJECT_LOG.reject(path, input, e))?;
                 NAMESPACES.claim(net)?.port.store(port, Relaxed);
             }
-            b"probe_port" => {
-                let tunnel_port = NAMESPACES.view(net).port.load(Relaxed);
-                let port = parse::parse_u32(input, u16::MAX.into())
-                    .and_then(|port| parse::distinct_ports(port, tunnel_port))
-                    .map_err(|e| REJECT_LOG.reject(path, input, e))?;
-                let ns = NAMESPACES.claim(net)?;
-                let unchanged =
-                    port == ns.probe_port.load(Relaxed) && RESPONDERS.running(&config, net);
-                if port == 0 {
-                    RESPONDERS.stop(&config, net);
-                } else if !unchanged {
-                    // The port is checked by binding it: in use means EADDRINUSE.
-                    let socket = ProbeSocket::open(net, port as u16).inspect_err(|e| {
-                        pr_warn!(
-                            "recv/probe_port: cannot listen on port {port}: error {}\n",
-                            e.to_errno()
-                        );
-                    })?;
-                    // A responder on another port is replaced once this one listens.
-                    let responder = KBox::new(Responder { ns, socket }, GFP_KERNEL)?;
-                    RESPONDERS
-                        .start(&config, net, c"mpudp_echo", responder)
-                        .inspect_err(|_| ns.probe_port.store(0, Relaxed))?;
-                }
-                ns.probe_port.store(port, Relaxed);
+            b"probing" => {
+                let on =
+                    parse::parse_u32(input, 1).map_err(|e| REJECT_LOG.reject(path, input, e))?;
+                NAMESPACES.claim(net)?.probing.store(on, Relaxed);
             }
             b"reorder" => {
                 let on =
@@ -648,8 +644,8 @@ static PERNET: ffi::PernetOps = ffi::PernetOps::new();
 static NETDEV: ffi::NetdevNotifier = ffi::NetdevNotifier::new();
 
 /// Delivers what every reorder buffer holds and stops their timers when dropped (module
-/// unload, once nothing can hand them datagrams, flush them or arm their timers: the hook,
-/// the files and the responders are gone).
+/// unload, once nothing can hand them datagrams, flush them or arm their timers: the hook
+/// and the files are gone).
 struct StopReorder;
 
 impl Drop for StopReorder {
@@ -658,23 +654,12 @@ impl Drop for StopReorder {
     }
 }
 
-/// Stops every responder when dropped (module unload, after the files are gone).
-struct StopResponders;
-
-impl Drop for StopResponders {
-    fn drop(&mut self) {
-        RESPONDERS.stop_all(&ffi::config_lock());
-    }
-}
-
 struct MpudpRecv {
     // Dropped in this order: the hook first, so no datagram sees state being torn down; the
-    // files before the workers, so that no write starts one again; the reorder buffers once
-    // nothing else can reach them, and before the notifier that flushes them when an
-    // interface goes.
+    // reorder buffers once nothing else can reach them (hook and files gone), and before the
+    // notifier that flushes them when an interface goes.
     _hook: udp_hooks::RecvHookRegistration<Policy>,
     _files: ffi::SysfsRegistration,
-    _responders: StopResponders,
     _reorder: StopReorder,
     _netdev: ffi::NetdevRegistration,
     _pernet: ffi::PernetRegistration,
@@ -683,26 +668,28 @@ struct MpudpRecv {
 impl kernel::Module for MpudpRecv {
     fn init(_module: &'static ThisModule) -> Result<Self> {
         let key = kernel::static_lock_class!();
+        let loss_key = kernel::static_lock_class!();
         NAMESPACES.for_every_state(|ns| {
-            // SAFETY: Module init, before the hook, files, notifier and workers that reach the
-            // buffers exist; `StopReorder` shuts every one down before unload.
-            unsafe { ns.reorder.init(key) }
+            // SAFETY: Module init, before the hook, files and notifier that reach the buffers
+            // exist; `StopReorder` shuts every one down before unload.
+            unsafe { ns.reorder.init(key) };
+            // SAFETY: Once per lock, before the hook and files that take it exist; the state
+            // is static and never moves.
+            unsafe { ns.loss.init(c"mpudp_loss", loss_key) };
         });
         NAMESPACES.init_defaults();
         ffi::init_config_lock();
         let pernet = PERNET.register::<Policy>()?;
         let netdev = NETDEV.register::<Policy>()?;
         let reorder = StopReorder;
-        let responders = StopResponders;
         let files = FILES.register::<Policy>()?;
         let hook = udp_hooks::RecvHookRegistration::<Policy>::new().inspect_err(|_| {
-            pr_err!("the UDP receive hook is already taken by another module\n");
+            pr_err!("both UDP receive hook slots are taken by other modules\n");
         })?;
         pr_info!("loaded\n");
         Ok(Self {
             _hook: hook,
             _files: files,
-            _responders: responders,
             _reorder: reorder,
             _netdev: netdev,
             _pernet: pernet,

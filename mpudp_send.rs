@@ -10,10 +10,13 @@
 //! as without MPUDP. If the secondary interface is gone, down, without carrier or without an
 //! IPv4 address, the datagram stays on the primary path.
 //!
-//! With `probe_port` set, a worker thread per namespace probes both paths (the peer's
-//! `mpudp_recv` answers), keeps each path's RTT, loss and delivered rate, takes a path that
-//! stops answering out of use (failover) and runs the `rtt` scheduler. The datagram path only
-//! reads what the worker publishes.
+//! With `probing` on, a soft hrtimer per namespace probes both paths every probe interval
+//! (`common/control.rs`; the peer's `mpudp_recv` answers at once). Probes and their answers
+//! travel in the tunnel's own 5-tuple on each path, so firewalls, NAT and ECMP treat them as
+//! the data; this module's receive hook takes the answers before any socket sees them. The
+//! prober keeps each path's RTT (from its own send times), loss and delivered rate, takes a
+//! path that stops answering out of use (failover) and runs the `rtt` scheduler. The datagram
+//! path only reads what the prober publishes.
 //!
 //! Once the peer has answered a probe carrying this namespace's session token, every in-scope
 //! datagram that fits gets the sequencing header (`common/seq.rs`) before its payload: the
@@ -37,7 +40,7 @@ mod parse;
 #[path = "common/control.rs"]
 #[allow(
     dead_code,
-    reason = "the in-band messages are not sent yet; the capability rule is"
+    reason = "the unknown-session message is not sent yet; the header hook reads the published kind"
 )]
 mod control;
 #[path = "common/probe.rs"]
@@ -51,20 +54,21 @@ mod seq;
 #[path = "common/udp_hooks.rs"]
 #[allow(
     dead_code,
-    reason = "shared with mpudp_recv, which uses the receive hook"
+    reason = "shared with mpudp_recv, which holds and delivers datagrams"
 )]
 mod udp_hooks;
 
-use control::{Capability, PeerKind};
+use core::mem::offset_of;
+
+use control::{Capability, Control, PeerKind, Probe, Reply, PROBE_LEN};
 use ffi::{
-    ConfigGuard, File, NetExit, NetId, PageWriter, ProbeSocket, SysfsFiles, SysfsGroup, WorkerBody,
-    Workers,
+    File, NetExit, NetId, PageWriter, SoftTimer, SoftirqLock, SysfsFiles, SysfsGroup, TimerOwner,
 };
 use netns::{LogLimit, NetnsTable, NsState, PathCounters};
-use parse::{IfName, Peer, Scheduler};
-use probe::{LossWindow, Message, PathState, PathView, RttEstimator, PRIMARY, SECONDARY};
+use parse::{IfName, Ipv4, Peer, Scheduler};
+use probe::{LossWindow, PathState, PathView, RttEstimator, PRIMARY, SECONDARY};
 use seq::DataHeader;
-use udp_hooks::{Outgoing, Routed, SendHook, SendOps};
+use udp_hooks::{Arriving, Outgoing, RecvHook, Routed, SendHook, SendOps, Verdict};
 
 module! {
     type: MpudpSend,
@@ -89,8 +93,8 @@ const PROBE_INTERVAL_MS: (u32, u32, u32) = (100, 10, 10_000);
 /// Default and bounds of `probe_down_after` (unanswered probe intervals before failover).
 const PROBE_DOWN_AFTER: (u32, u32, u32) = (3, 1, 100);
 
-/// What the sender knows about one path, published by the probe worker for the datagram path
-/// and sysfs (all zero/unknown while probing is off).
+/// What the sender knows about one path, published by the prober for the datagram path and
+/// sysfs (all zero/unknown while probing is off).
 struct PathStatus {
     /// [`PathState`] as `u32`.
     state: Atomic<u32>,
@@ -101,7 +105,7 @@ struct PathStatus {
     loss_ppm: Atomic<u32>,
     /// The share of unanswered probes.
     probe_loss_ppm: Atomic<u32>,
-    /// The peer's loss reading from gaps in the data sequence; [`probe::LOSS_UNKNOWN`] when
+    /// The peer's loss reading from gaps in the data sequence; [`control::LOSS_UNKNOWN`] when
     /// it has none (datagrams not sequenced, or too few yet).
     data_loss_ppm: Atomic<u32>,
     /// The next per-path sequence number.
@@ -127,7 +131,7 @@ impl PathStatus {
             rttvar_us: Atomic::new(0),
             loss_ppm: Atomic::new(0),
             probe_loss_ppm: Atomic::new(0),
-            data_loss_ppm: Atomic::new(probe::LOSS_UNKNOWN),
+            data_loss_ppm: Atomic::new(control::LOSS_UNKNOWN),
             next_path_seq: Atomic::new(0),
             delivered_kbps: Atomic::new(0),
             sent_kbps: Atomic::new(0),
@@ -151,7 +155,7 @@ impl PathStatus {
         self.rttvar_us.store(0, Relaxed);
         self.loss_ppm.store(0, Relaxed);
         self.probe_loss_ppm.store(0, Relaxed);
-        self.data_loss_ppm.store(probe::LOSS_UNKNOWN, Relaxed);
+        self.data_loss_ppm.store(control::LOSS_UNKNOWN, Relaxed);
         self.delivered_kbps.store(0, Relaxed);
         self.sent_kbps.store(0, Relaxed);
     }
@@ -191,8 +195,11 @@ struct SendState {
     fallback: Atomic<u64>,
     /// [`Scheduler`] as `u32`.
     scheduler: Atomic<u32>,
-    /// The peer's probe responder port; 0 when probing is off.
-    probe_port: Atomic<u32>,
+    /// Whether the paths are probed (`probing`).
+    probing: Atomic<u32>,
+    /// The tunnel's ports as its latest in-scope datagram used them, local in the high half;
+    /// 0 until one was sent. Probes go in the same 5-tuple.
+    tunnel_ports: Atomic<u32>,
     probe_interval_ms: Atomic<u32>,
     probe_down_after: Atomic<u32>,
     /// The `rtt` scheduler's current permille of datagrams on the secondary path.
@@ -201,8 +208,8 @@ struct SendState {
     paths: [PathStatus; 2],
     /// Whether datagrams may be sequenced (the `sequencing` knob; 1 by default).
     sequencing: Atomic<u32>,
-    /// [`PeerKind`] as `u32`, published by the probe worker: datagrams get the header only
-    /// while it is [`PeerKind::Mpudp`].
+    /// [`PeerKind`] as `u32`, published by the prober: datagrams get the header only while
+    /// it is [`PeerKind::Mpudp`].
     peer_kind: Atomic<u32>,
     /// The token this namespace's sequenced datagrams and probes carry; chosen at random when
     /// the namespace first configures MPUDP.
@@ -214,6 +221,13 @@ struct SendState {
     /// In-scope datagrams to a sequencing peer sent without the header: it did not fit the
     /// route's MTU on a socket that may not fragment.
     unsequenced_no_room: Atomic<u64>,
+    /// Answers taken off the wire that matched no probe of this session (late beyond the
+    /// loss window, answered twice, an earlier session's, or a bad checksum).
+    replies_ignored: Atomic<u64>,
+    /// Fires every probe interval while probing is on ([`TimerOwner`]).
+    probe_timer: SoftTimer,
+    /// The prober's bookkeeping, shared by its timer and the receive hook (answers).
+    prober: SoftirqLock<ProbeBooks>,
 }
 
 impl SendState {
@@ -238,7 +252,8 @@ impl NsState for SendState {
         secondary: PathCounters::new(),
         fallback: Atomic::new(0),
         scheduler: Atomic::new(Scheduler::Split as u32),
-        probe_port: Atomic::new(0),
+        probing: Atomic::new(0),
+        tunnel_ports: Atomic::new(0),
         probe_interval_ms: Atomic::new(PROBE_INTERVAL_MS.0),
         probe_down_after: Atomic::new(PROBE_DOWN_AFTER.0),
         rtt_secondary_permille: Atomic::new(probe::RTT_START_PERMILLE),
@@ -249,6 +264,9 @@ impl NsState for SendState {
         next_seq: Atomic::new(0),
         sequenced: Atomic::new(0),
         unsequenced_no_room: Atomic::new(0),
+        replies_ignored: Atomic::new(0),
+        probe_timer: SoftTimer::new(),
+        prober: SoftirqLock::new(ProbeBooks::IDLE),
     };
 
     fn reset(&self) {
@@ -264,7 +282,8 @@ impl NsState for SendState {
         self.secondary.reset();
         self.fallback.store(0, Relaxed);
         self.scheduler.store(Scheduler::Split as u32, Relaxed);
-        self.probe_port.store(0, Relaxed);
+        self.probing.store(0, Relaxed);
+        self.tunnel_ports.store(0, Relaxed);
         self.probe_interval_ms.store(PROBE_INTERVAL_MS.0, Relaxed);
         self.probe_down_after.store(PROBE_DOWN_AFTER.0, Relaxed);
         self.rtt_secondary_permille
@@ -278,6 +297,11 @@ impl NsState for SendState {
         self.next_seq.store(0, Relaxed);
         self.sequenced.store(0, Relaxed);
         self.unsequenced_no_room.store(0, Relaxed);
+        self.replies_ignored.store(0, Relaxed);
+        // A recycled slot's prober was stopped when its namespace exited.
+        if let Some(mut books) = self.prober.lock_irq() {
+            books.reset(None, 0, 0);
+        }
     }
 }
 
@@ -312,7 +336,6 @@ impl SendState {
 static DEFAULT_SPLIT: Atomic<u32> = Atomic::new(50);
 static NAMESPACES: NetnsTable<SendState> = NetnsTable::new();
 static REJECT_LOG: LogLimit = LogLimit::new();
-static PROBERS: Workers<Prober> = Workers::new();
 
 struct Policy;
 
@@ -330,6 +353,12 @@ impl SendHook for Policy {
             && (u32::from(d.dport) == port || u32::from(d.sport) == port);
         if !in_scope {
             return false;
+        }
+        // Probes follow the tunnel's 5-tuple; written only when it changes (one cache line
+        // that every CPU sending for the tunnel reads).
+        let ports = u32::from(d.sport) << 16 | u32::from(d.dport);
+        if ns.tunnel_ports.load(Relaxed) != ports {
+            ns.tunnel_ports.store(ports, Relaxed);
         }
         let n = ns.next_datagram.fetch_add(1u64, Relaxed);
         if parse::on_secondary(n, ns.secondary_permille()) {
@@ -402,11 +431,64 @@ impl ffi::InterfacesChanged for Policy {
     }
 }
 
+impl RecvHook for Policy {
+    /// Takes the peer's answers to this namespace's probes off the wire, before any socket
+    /// sees them; everything else passes untouched (`mpudp_recv`'s hook, before or after
+    /// this one, takes the peer's probes and data).
+    fn arrive(d: &mut Arriving<'_>) -> Verdict {
+        if d.len != PROBE_LEN {
+            return Verdict::Deliver;
+        }
+        let Some(ns) = NAMESPACES.find(d.net) else {
+            return Verdict::Deliver;
+        };
+        if ns.probing.load(Relaxed) == 0 {
+            return Verdict::Deliver;
+        }
+        let Some(Control::Reply(reply)) = d.whole_payload().and_then(Control::decode) else {
+            return Verdict::Deliver;
+        };
+        let Some(peer) = Peer::unpack(ns.peer.load(Relaxed)) else {
+            return Verdict::Deliver;
+        };
+        // Only the peer's address on the probed path, on the tunnel's port, answers for it.
+        let expected = match usize::from(reply.path) {
+            PRIMARY => peer.primary,
+            SECONDARY => peer.alternate,
+            _ => return Verdict::Deliver,
+        };
+        let port = ns.port.load(Relaxed);
+        if d.saddr != expected
+            || port == 0
+            || (u32::from(d.sport) != port && u32::from(d.dport) != port)
+        {
+            return Verdict::Deliver;
+        }
+        if d.verify_and_empty().is_err() {
+            ns.replies_ignored.add(1u64, Relaxed);
+            return Verdict::Drop;
+        }
+        let now = ffi::now_ns();
+        // SAFETY: The receive hook runs in softirq context.
+        if let Some(mut books) = unsafe { ns.prober.lock_in_softirq() } {
+            if books.net.is_some() && ns.take_reply(&mut books, &reply, now) {
+                books.capability.answered(now);
+                ns.peer_kind.store(books.capability.kind as u32, Relaxed);
+            } else {
+                ns.replies_ignored.add(1u64, Relaxed);
+            }
+        }
+        Verdict::Drop
+    }
+}
+
 impl NetExit for Policy {
     fn net_exit(net: NetId) {
-        let config = ffi::config_lock();
-        // The worker uses the namespace's socket: it goes first.
-        PROBERS.stop(&config, net);
+        let _config = ffi::config_lock();
+        // The prober's timer sends in the namespace: it stops first.
+        if let Some(ns) = NAMESPACES.find(net) {
+            ns.stop_probing();
+        }
         NAMESPACES.release(net, |_| {});
     }
 }
@@ -414,15 +496,7 @@ impl NetExit for Policy {
 /// Path names for the kernel log, by path index.
 const PATH_NAMES: [&str; 2] = ["primary", "secondary"];
 
-/// A namespace's probe worker: sends probes on both paths, reads the answers, and publishes
-/// path state and the `rtt` share in the namespace's [`SendState`].
-struct Prober {
-    net: NetId,
-    ns: &'static SendState,
-    socket: ProbeSocket,
-}
-
-/// The worker's private bookkeeping for one path.
+/// The prober's private bookkeeping for one path.
 struct PathBook {
     rtt: RttEstimator,
     window: LossWindow,
@@ -446,152 +520,257 @@ impl PathBook {
     }
 }
 
-/// Rates are measured over at least this long, so that one probe interval's jitter and the
-/// paths' one-way delay (the two ends count at different moments) do not dominate them.
-const RATE_WINDOW_NS: u64 = 500_000_000;
+/// What the prober keeps between its rounds and the answers.
+struct ProbeBooks {
+    /// The namespace probed; `None` while probing is off (the timer then stops re-arming).
+    net: Option<NetId>,
+    paths: [PathBook; 2],
+    capability: Capability,
+    /// When probing started: a path never answered has been silent since then.
+    started_ns: u64,
+    /// The peer (packed) the capability was learned for: another peer must prove it again.
+    peer: u64,
+}
 
-impl WorkerBody for Prober {
-    fn run(&self, thread: &ffi::WorkerThread) {
-        let Ok(mut books) = KBox::new([PathBook::new(), PathBook::new()], GFP_KERNEL) else {
-            pr_err!("probing: out of memory; paths are not measured\n");
-            return;
-        };
-        let started = ffi::now_ns();
-        let mut next_probe = started;
-        let mut buf = [0u8; probe::WIRE_LEN + 1];
-        let mut capability = Capability::new();
-        let mut peer = self.ns.peer.load(Relaxed);
-        while !thread.should_stop() {
-            // Answers first: the wait ends as one arrives (its arrival time was taken in
-            // softirq when it was queued), and the sooner it is read the sooner a path is up.
-            self.socket.wait_and_drain(&mut buf, |data, rx| {
-                if self.answer(&mut books, data, rx) {
-                    capability.answered(ffi::now_ns());
-                }
-            });
-            let now = ffi::now_ns();
-            if now >= next_probe {
-                let interval_ms = self.ns.probe_interval_ms.load(Relaxed);
-                next_probe = now + u64::from(interval_ms) * 1_000_000;
-                // Another peer must prove again that it runs MPUDP.
-                let current_peer = self.ns.peer.load(Relaxed);
-                if current_peer != peer {
-                    peer = current_peer;
-                    capability = Capability::new();
-                }
-                capability.tick(now);
-                capability.probe_sent(now);
-                self.send_probes(&mut books, now);
-                self.judge(&mut books, now, started, interval_ms);
-                self.schedule();
-            }
-            self.ns.peer_kind.store(capability.kind as u32, Relaxed);
+impl ProbeBooks {
+    const IDLE: Self = Self {
+        net: None,
+        paths: [PathBook::new(), PathBook::new()],
+        capability: Capability::new(),
+        started_ns: 0,
+        peer: 0,
+    };
+
+    /// Fresh measurements, probing `net` (or none) from `now_ns` for `peer`. In place: the
+    /// loss windows are too large for a temporary on the stack of every caller.
+    fn reset(&mut self, net: Option<NetId>, now_ns: u64, peer: u64) {
+        for path in &mut self.paths {
+            path.rtt = RttEstimator::default();
+            path.window = LossWindow::new();
+            path.answered_ns = None;
+            path.rate_mark = None;
         }
-        // Without answers, the peer may be gone: no header, and back to the fixed split.
-        self.ns.peer_kind.store(PeerKind::Unknown as u32, Relaxed);
-        for path in &self.ns.paths {
-            path.forget();
-        }
+        self.net = net;
+        self.capability = Capability::new();
+        self.started_ns = now_ns;
+        self.peer = peer;
     }
 }
 
-impl Prober {
-    /// Sends one probe on each path. A probe that cannot leave (no peer, secondary interface
-    /// unusable) still counts as sent, so that the path is judged unanswered.
-    fn send_probes(&self, books: &mut [PathBook; 2], now: u64) {
-        let peer = Peer::unpack(self.ns.peer.load(Relaxed));
-        let port = u16::try_from(self.ns.probe_port.load(Relaxed)).unwrap_or(0);
-        for (i, book) in books.iter_mut().enumerate() {
-            let seq = book.window.sent(now);
-            self.ns.paths[i].probes_sent.add(1u64, Relaxed);
-            let Some(peer) = peer else { continue };
-            let token = self.ns.token.load(Relaxed);
-            let msg = Message::probe(i, seq, ffi::now_ns(), token).encode();
-            let _ = if i == PRIMARY {
-                self.socket.send(peer.primary, port, None, &msg)
-            } else {
-                let ifindex = self.ns.secondary_ifindex.load(Relaxed);
-                match (ifindex != 0)
-                    // SAFETY: A namespace's prober is stopped before the namespace exits.
-                    .then(|| unsafe { self.net.usable_source(ifindex, peer.alternate) })
-                    .flatten()
-                {
-                    Some(source) => {
-                        self.socket
-                            .send(peer.alternate, port, Some((ifindex, source)), &msg)
-                    }
-                    None => Err(ENETUNREACH),
-                }
-            };
+/// One probe, ready to go out once the prober's lock is dropped.
+struct OutgoingProbe {
+    from: (Ipv4, u16),
+    to: (Ipv4, u16),
+    oif: i32,
+    wire: [u8; PROBE_LEN],
+}
+
+/// Rates are measured over at least this long, so that one probe interval's jitter and the
+/// paths' one-way delay (the two ends count at different moments) do not dominate them.
+const RATE_WINDOW_NS: u64 = 500_000_000;
+/// How much later than asked a probe round may run, so that the kernel can batch timers.
+const PROBE_SLACK_NS: u64 = 1_000_000;
+
+impl TimerOwner for SendState {
+    const TIMER_OFFSET: usize = offset_of!(SendState, probe_timer);
+
+    fn fired(&'static self) {
+        self.probe_round();
+    }
+}
+
+impl SendState {
+    /// Starts probing `net` afresh: fresh measurements, a fresh start for the `rtt`
+    /// scheduler, the first round at once. Process context, configuration lock held.
+    fn start_probing(&self, net: NetId) {
+        self.stop_probing();
+        self.rtt_secondary_permille
+            .store(probe::RTT_START_PERMILLE, Relaxed);
+        let now = ffi::now_ns();
+        if let Some(mut books) = self.prober.lock_irq() {
+            books.reset(Some(net), now, self.peer.load(Relaxed));
+        }
+        self.probe_timer.start_at(now, 0);
+    }
+
+    /// Stops probing and waits for a running round; without answers the peer may be gone, so
+    /// the header stops and the paths' measurements are forgotten (back to the fixed split).
+    /// Process context.
+    fn stop_probing(&self) {
+        if let Some(mut books) = self.prober.lock_irq() {
+            books.net = None;
+        }
+        // A round that started before `net` was cleared may have re-armed the timer: the
+        // cancel undoes that too, and no later round can re-arm it.
+        self.probe_timer.cancel();
+        self.peer_kind.store(PeerKind::Unknown as u32, Relaxed);
+        for path in &self.paths {
+            path.forget();
         }
     }
 
-    /// Takes in one datagram that arrived on the probe socket; returns whether it was a reply
-    /// of this session (the peer runs MPUDP and knows the token).
-    fn answer(&self, books: &mut [PathBook; 2], data: &[u8], rx: &ffi::Received) -> bool {
-        let Some(msg) = Message::decode(data) else {
+    /// One probe round, from the timer (softirq): a probe on each path, the failover rule, the
+    /// `rtt` scheduler's step; then the timer is set for the next round.
+    fn probe_round(&self) {
+        let now = ffi::now_ns();
+        let mut outgoing: [Option<OutgoingProbe>; 2] = [None, None];
+        let net = {
+            // SAFETY: Soft hrtimers fire in softirq context.
+            let Some(mut books) = (unsafe { self.prober.lock_in_softirq() }) else {
+                return;
+            };
+            let Some(net) = books.net else {
+                return;
+            };
+            let interval_ms = self.probe_interval_ms.load(Relaxed);
+            self.probe_timer
+                .start_at(now + u64::from(interval_ms) * 1_000_000, PROBE_SLACK_NS);
+            let peer = self.peer.load(Relaxed);
+            if peer != books.peer {
+                books.peer = peer;
+                books.capability = Capability::new();
+            }
+            books.capability.tick(now);
+            // A peer taken for plain gets probes (in its application's port) only every
+            // `Capability::RETRY_NS`.
+            if books.capability.should_probe(now) {
+                books.capability.probe_sent(now);
+                // SAFETY: The namespace is alive while its prober's timer runs: its exit
+                // stops the prober (`stop_probing`, which waits for this round) first.
+                unsafe { self.prepare_probes(&mut books, net, now, &mut outgoing) };
+            }
+            self.judge(&mut books, now, interval_ms);
+            self.schedule();
+            self.peer_kind.store(books.capability.kind as u32, Relaxed);
+            net
+        };
+        // Sent with the lock dropped: a probe to an address of this host comes straight back
+        // as an answer, which takes the lock.
+        for probe in outgoing.iter().flatten() {
+            // SAFETY: As above. A probe that cannot leave counts as sent and unanswered.
+            let _ = unsafe { udp_hooks::xmit(net, probe.from, probe.to, probe.oif, &probe.wire) };
+        }
+    }
+
+    /// Records one probe per path as sent and fills `out` with those that can leave: the
+    /// secondary one only while its interface is usable, none without a peer or tunnel port.
+    /// They go in the tunnel's 5-tuple as its latest datagram used it; until the tunnel has
+    /// sent, from and to the tunnel port.
+    ///
+    /// # Safety
+    ///
+    /// The namespace `net` is alive for the duration of the call.
+    unsafe fn prepare_probes(
+        &self,
+        books: &mut ProbeBooks,
+        net: NetId,
+        now: u64,
+        out: &mut [Option<OutgoingProbe>; 2],
+    ) {
+        let peer = Peer::unpack(self.peer.load(Relaxed));
+        let port = u16::try_from(self.port.load(Relaxed)).unwrap_or(0);
+        let (local_port, remote_port) = match self.tunnel_ports.load(Relaxed) {
+            0 => (port, port),
+            ports => ((ports >> 16) as u16, ports as u16),
+        };
+        let token = self.token.load(Relaxed);
+        for (i, (book, slot)) in books.paths.iter_mut().zip(out.iter_mut()).enumerate() {
+            let seq = book.window.sent(now);
+            self.paths[i].probes_sent.add(1u64, Relaxed);
+            let Some(peer) = peer.filter(|_| port != 0) else {
+                continue;
+            };
+            let route = if i == PRIMARY {
+                // Routing picks the source, as for the tunnel's own primary-path datagrams.
+                Some((peer.primary, Ipv4(0), 0))
+            } else {
+                let ifindex = self.secondary_ifindex.load(Relaxed);
+                (ifindex != 0)
+                    // SAFETY: The namespace is alive (the caller's contract).
+                    .then(|| unsafe { net.usable_source(ifindex, peer.alternate) })
+                    .flatten()
+                    .map(|source| (peer.alternate, source, ifindex))
+            };
+            let Some((to, from, oif)) = route else {
+                continue;
+            };
+            let mut wire = [0u8; PROBE_LEN];
+            Control::Probe(Probe {
+                path: i as u8,
+                token,
+                seq,
+                sent_ns: now,
+                primary_addr: peer.primary.0.to_ne_bytes(),
+            })
+            .encode(&mut wire);
+            *slot = Some(OutgoingProbe {
+                from: (from, local_port),
+                to: (to, remote_port),
+                oif,
+                wire,
+            });
+        }
+    }
+
+    /// Takes in an answer that arrived at `now` from the peer's address on its path; returns
+    /// whether it answered a probe of this session still in the loss window (once).
+    fn take_reply(&self, books: &mut ProbeBooks, reply: &Reply, now: u64) -> bool {
+        let i = usize::from(reply.path);
+        let Some(book) = books.paths.get_mut(i) else {
             return false;
         };
-        let Some(peer) = Peer::unpack(self.ns.peer.load(Relaxed)) else {
-            return false;
-        };
-        // Only the peer's address on the probed path answers for that path.
-        let expected = if msg.path == PRIMARY {
-            peer.primary
-        } else {
-            peer.alternate
-        };
-        let book = &mut books[msg.path];
-        if msg.kind != probe::Kind::Reply || rx.from != expected || !book.window.answered(msg.seq) {
+        if reply.token != self.token.load(Relaxed) {
             return false;
         }
-        let now = ffi::now_ns();
-        let status = &self.ns.paths[msg.path];
-        if let Some(sample) = probe::rtt_sample_us(msg.sent_ns, rx.arrived_ns, msg.hold_ns) {
+        let Some(sent_ns) = book.window.answered(reply.seq) else {
+            return false;
+        };
+        let status = &self.paths[i];
+        if let Some(sample) = probe::rtt_sample_us(sent_ns, now) {
             book.rtt.sample(sample);
             status.srtt_us.store(book.rtt.srtt_us, Relaxed);
             status.rttvar_us.store(book.rtt.rttvar_us, Relaxed);
         }
         book.answered_ns = Some(now);
         status.probes_answered.add(1u64, Relaxed);
-        status.peer_rx_datagrams.store(msg.rx_datagrams, Relaxed);
-        status.peer_rx_bytes.store(msg.rx_bytes, Relaxed);
-        status.data_loss_ppm.store(msg.data_loss_ppm, Relaxed);
-        let tx_bytes = self.ns.counters(msg.path).bytes.load(Relaxed);
+        status.peer_rx_datagrams.store(reply.rx_datagrams, Relaxed);
+        status.peer_rx_bytes.store(reply.rx_bytes, Relaxed);
+        status.data_loss_ppm.store(reply.loss_ppm, Relaxed);
+        let tx_bytes = self.counters(i).bytes.load(Relaxed);
         match book.rate_mark {
             Some((at, peer_bytes, our_bytes)) if now.saturating_sub(at) >= RATE_WINDOW_NS => {
                 let elapsed = now - at;
-                let delivered = probe::kbps(peer_bytes, msg.rx_bytes, elapsed);
+                let delivered = probe::kbps(peer_bytes, reply.rx_bytes, elapsed);
                 status.delivered_kbps.store(delivered, Relaxed);
                 let sent = probe::kbps(our_bytes, tx_bytes, elapsed);
                 status.sent_kbps.store(sent, Relaxed);
-                book.rate_mark = Some((now, msg.rx_bytes, tx_bytes));
+                book.rate_mark = Some((now, reply.rx_bytes, tx_bytes));
             }
             Some(_) => {}
-            None => book.rate_mark = Some((now, msg.rx_bytes, tx_bytes)),
+            None => book.rate_mark = Some((now, reply.rx_bytes, tx_bytes)),
         }
         if status.state() != PathState::Up {
             if status.state() == PathState::Down {
                 status.up_events.add(1u64, Relaxed);
                 pr_info!(
                     "path {} up again: probes answered, srtt {} us\n",
-                    PATH_NAMES[msg.path],
+                    PATH_NAMES[i],
                     book.rtt.srtt_us
                 );
             }
             status.state.store(PathState::Up as u32, Relaxed);
         }
-        msg.token == self.ns.token.load(Relaxed)
+        true
     }
 
     /// Applies the failover rule and refreshes the loss estimates.
-    fn judge(&self, books: &mut [PathBook; 2], now: u64, started: u64, interval_ms: u32) {
-        let down_after = self.ns.probe_down_after.load(Relaxed);
-        for (i, book) in books.iter().enumerate() {
-            let status = &self.ns.paths[i];
-            let other_up = self.ns.paths[1 - i].state() == PathState::Up;
+    fn judge(&self, books: &mut ProbeBooks, now: u64, interval_ms: u32) {
+        let down_after = self.probe_down_after.load(Relaxed);
+        for (i, book) in books.paths.iter().enumerate() {
+            let status = &self.paths[i];
+            let other_up = self.paths[1 - i].state() == PathState::Up;
             let overdue = probe::overdue_ns(down_after, interval_ms, &book.rtt);
-            let silent_since = book.answered_ns.unwrap_or(started);
+            let silent_since = book.answered_ns.unwrap_or(books.started_ns);
             let before = status.state();
             let after = probe::judge(before, silent_since, now, overdue, other_up);
             if after == PathState::Down && before != PathState::Down {
@@ -608,7 +787,7 @@ impl Prober {
             }
             // The data's own loss resolves 100 ppm where 100 probes resolve 1 %.
             let loss = match status.data_loss_ppm.load(Relaxed) {
-                probe::LOSS_UNKNOWN => status.probe_loss_ppm.load(Relaxed),
+                control::LOSS_UNKNOWN => status.probe_loss_ppm.load(Relaxed),
                 data => data,
             };
             status.loss_ppm.store(loss, Relaxed);
@@ -617,7 +796,7 @@ impl Prober {
 
     /// One step of the `rtt` scheduler, while both paths answer.
     fn schedule(&self) {
-        let [p, s] = &self.ns.paths;
+        let [p, s] = &self.paths;
         if p.state() != PathState::Up || s.state() != PathState::Up {
             return;
         }
@@ -627,30 +806,10 @@ impl Prober {
             sent_kbps: path.sent_kbps.load(Relaxed),
             delivered_kbps: path.delivered_kbps.load(Relaxed),
         };
-        let current = self.ns.rtt_secondary_permille.load(Relaxed);
+        let current = self.rtt_secondary_permille.load(Relaxed);
         let next = probe::rtt_step(current, &view(p), &view(s));
-        self.ns.rtt_secondary_permille.store(next, Relaxed);
+        self.rtt_secondary_permille.store(next, Relaxed);
     }
-}
-
-/// Starts or stops `net`'s probe worker to match `port` (0: off).
-fn apply_probe_port(config: &ConfigGuard, net: NetId, ns: &'static SendState, port: u32) -> Result {
-    if port == 0 {
-        PROBERS.stop(config, net);
-        return Ok(());
-    }
-    // The socket gets an ephemeral port: answers come back to it.
-    let socket = ProbeSocket::open(net, 0).inspect_err(|e| {
-        pr_warn!(
-            "probe_port: cannot open the probe socket: error {}\n",
-            e.to_errno()
-        );
-    })?;
-    let prober = KBox::new(Prober { net, ns, socket }, GFP_KERNEL)?;
-    // Fresh measurements, fresh start for the rtt scheduler.
-    ns.rtt_secondary_permille
-        .store(probe::RTT_START_PERMILLE, Relaxed);
-    PROBERS.start(config, net, c"mpudp_probe", prober)
 }
 
 static FILES: SysfsGroup = SysfsGroup::new(
@@ -677,7 +836,7 @@ static FILES: SysfsGroup = SysfsGroup::new(
             writable: true,
         },
         File {
-            name: c"probe_port",
+            name: c"probing",
             writable: true,
         },
         File {
@@ -722,6 +881,10 @@ static FILES: SysfsGroup = SysfsGroup::new(
         },
         File {
             name: c"tx_unsequenced_no_room",
+            writable: false,
+        },
+        File {
+            name: c"probe_replies_ignored",
             writable: false,
         },
     ],
@@ -820,7 +983,7 @@ impl<const I: usize> SysfsFiles for PathFiles<I> {
             b"state" => return writeln!(out, "{}", path.state().name()).map_err(|_| EINVAL),
             b"data_loss_ppm" => {
                 return match path.data_loss_ppm.load(Relaxed) {
-                    probe::LOSS_UNKNOWN => writeln!(out),
+                    control::LOSS_UNKNOWN => writeln!(out),
                     ppm => writeln!(out, "{ppm}"),
                 }
                 .map_err(|_| EINVAL)
@@ -873,7 +1036,7 @@ impl SysfsFiles for Policy {
                 "{}",
                 Scheduler::from_u32(ns.scheduler.load(Relaxed)).name()
             ),
-            b"probe_port" => writeln!(out, "{}", ns.probe_port.load(Relaxed)),
+            b"probing" => writeln!(out, "{}", ns.probing.load(Relaxed)),
             b"probe_interval_ms" => writeln!(out, "{}", ns.probe_interval_ms.load(Relaxed)),
             b"probe_down_after" => writeln!(out, "{}", ns.probe_down_after.load(Relaxed)),
             b"tx_primary_datagrams" => writeln!(out, "{}", ns.primary.datagrams.load(Relaxed)),
@@ -895,6 +1058,7 @@ impl SysfsFiles for Policy {
             b"tx_unsequenced_no_room" => {
                 writeln!(out, "{}", ns.unsequenced_no_room.load(Relaxed))
             }
+            b"probe_replies_ignored" => writeln!(out, "{}", ns.replies_ignored.load(Relaxed)),
             _ => return Err(ENOENT),
         };
         written.map_err(|_| EINVAL)
@@ -903,7 +1067,7 @@ impl SysfsFiles for Policy {
     fn store(name: &CStr, input: &[u8]) -> Result {
         let path = name.to_str().unwrap_or("?");
         let net = NetId::current()?;
-        let config = ffi::config_lock();
+        let _config = ffi::config_lock();
         match name.to_bytes() {
             b"split" => {
                 let split = parse::parse_u32(input, SPLIT_MAX)
@@ -945,11 +1109,11 @@ impl SysfsFiles for Policy {
             }
             b"port" => {
                 let port = parse::parse_u32(input, u16::MAX.into())
-                    .and_then(|port| {
-                        parse::distinct_ports(port, NAMESPACES.view(net).probe_port.load(Relaxed))
-                    })
                     .map_err(|e| REJECT_LOG.reject(path, input, e))?;
-                NAMESPACES.claim(net)?.port.store(port, Relaxed);
+                let ns = NAMESPACES.claim(net)?;
+                ns.port.store(port, Relaxed);
+                // The tunnel's ports are learned again from its next datagram.
+                ns.tunnel_ports.store(0, Relaxed);
             }
             b"scheduler" => {
                 let scheduler =
@@ -959,20 +1123,16 @@ impl SysfsFiles for Policy {
                     .scheduler
                     .store(scheduler as u32, Relaxed);
             }
-            b"probe_port" => {
-                let port = parse::parse_u32(input, u16::MAX.into())
-                    .and_then(|port| {
-                        parse::distinct_ports(port, NAMESPACES.view(net).port.load(Relaxed))
-                    })
-                    .map_err(|e| REJECT_LOG.reject(path, input, e))?;
+            b"probing" => {
+                let on =
+                    parse::parse_u32(input, 1).map_err(|e| REJECT_LOG.reject(path, input, e))?;
                 let ns = NAMESPACES.claim(net)?;
-                let old = ns.probe_port.xchg(port, Relaxed);
-                if let Err(e) = apply_probe_port(&config, net, ns, port) {
-                    // The old worker survives a failure to open the new socket, but not one to
-                    // start the new thread.
-                    let running = PROBERS.running(&config, net);
-                    ns.probe_port.store(if running { old } else { 0 }, Relaxed);
-                    return Err(e);
+                ns.probing.store(on, Relaxed);
+                // Writing 1 again restarts the measurements.
+                if on == 1 {
+                    ns.start_probing(net);
+                } else {
+                    ns.stop_probing();
                 }
             }
             b"probe_interval_ms" => {
@@ -1005,23 +1165,28 @@ static SEND_OPS: SendOps = SendOps::new::<Policy>();
 static PERNET: ffi::PernetOps = ffi::PernetOps::new();
 static NETDEV: ffi::NetdevNotifier = ffi::NetdevNotifier::new();
 
-/// Stops every probe worker when dropped (module unload, after the files are gone).
+/// Stops every prober when dropped (module unload, after the files are gone, so that no
+/// write starts one again).
 struct StopProbers;
 
 impl Drop for StopProbers {
     fn drop(&mut self) {
-        PROBERS.stop_all(&ffi::config_lock());
+        let _config = ffi::config_lock();
+        NAMESPACES.for_every_state(|ns| ns.stop_probing());
     }
 }
 
 struct MpudpSend {
-    // Dropped in this order: the hook first, so no datagram sees state being torn down; the
-    // files before the workers, so that no write starts one again.
+    // Dropped in this order: the send hook first, so no datagram is steered while the rest
+    // goes; the files before the probers, so that no write starts one again; the receive
+    // hook after the probers, so that answers still on their way are taken off the wire
+    // (and ignored) rather than handed to the tunnel's socket.
     _hook: udp_hooks::SendHookRegistration,
     _files: ffi::SysfsRegistration,
     _path_files: [ffi::SysfsRegistration; 2],
     _paths_dir: ffi::SysfsDir,
     _probers: StopProbers,
+    _recv_hook: udp_hooks::RecvHookRegistration<Policy>,
     _netdev: ffi::NetdevRegistration,
     _pernet: ffi::PernetRegistration,
 }
@@ -1038,6 +1203,16 @@ impl kernel::Module for MpudpSend {
         DEFAULT_SPLIT.store(split, Relaxed);
         // What a namespace without configuration reads, with the `split` just set.
         NAMESPACES.init_defaults();
+        let key = kernel::static_lock_class!();
+        NAMESPACES.for_every_state(|ns| {
+            // SAFETY: Module init, before the hooks, files and notifier that reach the prober
+            // exist; the state is static and never moves, and `StopProbers` cancels every
+            // timer before unload.
+            unsafe {
+                ns.prober.init(c"mpudp_prober", key);
+                ns.probe_timer.setup::<SendState>();
+            }
+        });
         ffi::init_config_lock();
         let pernet = PERNET.register::<Policy>()?;
         let netdev = NETDEV.register::<Policy>()?;
@@ -1048,6 +1223,9 @@ impl kernel::Module for MpudpSend {
             PATH_GROUPS[SECONDARY].register_in::<PathFiles<SECONDARY>>(&paths_dir)?,
         ];
         let files = FILES.register::<Policy>()?;
+        let recv_hook = udp_hooks::RecvHookRegistration::<Policy>::new().inspect_err(|_| {
+            pr_err!("both UDP receive hook slots are taken by other modules\n");
+        })?;
         let hook = SEND_OPS.register().inspect_err(|_| {
             pr_err!("the UDP send hook is already taken by another module\n");
         })?;
@@ -1058,6 +1236,7 @@ impl kernel::Module for MpudpSend {
             _path_files: path_files,
             _paths_dir: paths_dir,
             _probers: probers,
+            _recv_hook: recv_hook,
             _netdev: netdev,
             _pernet: pernet,
         })

@@ -4,7 +4,9 @@
 //! 5-tuple on each path, and the sender's view of whether the peer runs MPUDP.
 //!
 //! Only `core` is used, so everything here is unit-tested on the build host
-//! (`selftests/unit.rs`). Not wired into the modules yet (issue 13).
+//! (`selftests/unit.rs`). The modules send these with `udp_hooks::xmit` and take them in
+//! their receive hooks before any socket sees them: probes go to `mpudp_recv`, which
+//! answers each at once on the path it came by; replies go to `mpudp_send`'s prober.
 //!
 //! Every message starts like the data header (`seq.rs`): magic "MU", version 2 and kind,
 //! path, and the sender's session token. Big-endian:
@@ -12,7 +14,7 @@
 //! | kind | length | fields after the 8-byte prefix |
 //! |---|---|---|
 //! | 1 probe | 32 | seq (4), send time ns on the prober's monotonic clock (8), the address the prober sends the primary path to (4), zero (8) |
-//! | 2 reply | 32 | the probe's seq (4), the path's loss at the responder in ppm (4), payload bytes the responder received on the path (8), datagrams (8) |
+//! | 2 reply | 32 | the probe's seq (4), the path's loss at the responder in ppm, `0xffffffff` unknown (4), payload bytes the responder received on the path (8), datagrams (8) |
 //! | 3 unknown session | 8 | none: "I hold no session with this token; say hello again" |
 //!
 //! A reply is never longer than the probe it answers, and an unknown-session message is
@@ -21,6 +23,9 @@
 //! takes the RTT from its own send record.
 
 use crate::seq::{be_u32, MAGIC, MAX_PATHS, VERSION};
+
+/// [`Reply::loss_ppm`] when the responder has no measurement of the path.
+pub(crate) const LOSS_UNKNOWN: u32 = u32::MAX;
 
 /// Length of a probe and of a reply.
 pub(crate) const PROBE_LEN: usize = 32;
@@ -129,7 +134,10 @@ impl Control {
                 path,
                 token,
                 seq: be_u32(payload, 8),
-                loss_ppm: be_u32(payload, 12).min(1_000_000),
+                loss_ppm: match be_u32(payload, 12) {
+                    LOSS_UNKNOWN => LOSS_UNKNOWN,
+                    ppm => ppm.min(1_000_000),
+                },
                 rx_bytes: u64_at(payload, 16),
                 rx_datagrams: u64_at(payload, 24),
             })),

@@ -7,10 +7,10 @@
 //! touch `kernel::bindings`. Their shared contracts:
 //! - A [`NetId`] is compared, never dereferenced, except by the lookups in `net.rs` while the
 //!   namespace is known to be alive (inside a hook for that namespace, in the task that
-//!   lives in it, or in the namespace's worker thread).
+//!   lives in it, or in a timer of the namespace's that its exit cancels first).
 //! - Sysfs callbacks run in process context; removing a group waits for running callbacks.
-//! - Worker threads run in process context; a namespace's worker is stopped (and waited for)
-//!   before the namespace exits, so a worker may do the lookups above for its namespace.
+//! - Timers fire in softirq context; a namespace's timers are cancelled (and waited for)
+//!   before the namespace's state is released, so they may do the lookups above.
 
 #![allow(
     unused_imports,
@@ -23,16 +23,12 @@ mod clock;
 mod config_lock;
 #[path = "ffi/hrtimer.rs"]
 mod hrtimer;
-#[path = "ffi/kthread.rs"]
-mod kthread;
 #[path = "ffi/net.rs"]
 mod net;
 #[path = "ffi/netdev.rs"]
 mod netdev;
 #[path = "ffi/pernet.rs"]
 mod pernet;
-#[path = "ffi/probe_socket.rs"]
-mod probe_socket;
 #[path = "ffi/random.rs"]
 mod random;
 #[path = "ffi/spinlock.rs"]
@@ -43,11 +39,9 @@ mod sysfs;
 pub(crate) use clock::*;
 pub(crate) use config_lock::*;
 pub(crate) use hrtimer::*;
-pub(crate) use kthread::*;
 pub(crate) use net::*;
 pub(crate) use netdev::*;
 pub(crate) use pernet::*;
-pub(crate) use probe_socket::*;
 pub(crate) use random::*;
 pub(crate) use spinlock::*;
 pub(crate) use sysfs::*;

@@ -111,10 +111,6 @@ impl<S: NsState> NetnsTable<S> {
 
     /// Calls `f` with every state in the table, claimed or not, and the defaults' (module
     /// init and unload: setting up and tearing down what each state holds).
-    #[allow(
-        dead_code,
-        reason = "mpudp_send's state holds nothing to set up or tear down"
-    )]
     pub(crate) fn for_every_state(&'static self, mut f: impl FnMut(&'static S)) {
         for slot in &self.slots {
             f(&slot.state);

@@ -22,8 +22,6 @@ pub(crate) enum Invalid {
     BadName,
     /// Not one of the scheduler names.
     BadScheduler,
-    /// The tunnel port and the probe port would be the same.
-    PortClash,
 }
 
 impl Invalid {
@@ -36,7 +34,6 @@ impl Invalid {
             Invalid::BadPeer => "expected 'PRIMARY ALTERNATE' IPv4 addresses or nothing",
             Invalid::BadName => "not an interface name",
             Invalid::BadScheduler => "expected 'split' or 'rtt'",
-            Invalid::PortClash => "the tunnel port and the probe port must differ",
         }
     }
 }
@@ -76,16 +73,6 @@ pub(crate) fn parse_in_range(input: &[u8], min: u32, max: u32) -> Result<u32, In
         return Err(Invalid::OutOfRange);
     }
     Ok(value)
-}
-
-/// `port` unless it equals `other`, the module's other port (tunnel or probe; 0 never
-/// clashes): probes on the tunnel's port would be steered like tunnel datagrams and handed to
-/// the tunnel application.
-pub(crate) fn distinct_ports(port: u32, other: u32) -> Result<u32, Invalid> {
-    if port != 0 && port == other {
-        return Err(Invalid::PortClash);
-    }
-    Ok(port)
 }
 
 /// How the sender picks each datagram's path.

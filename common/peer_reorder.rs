@@ -320,6 +320,23 @@ impl PeerReorder {
         self.flush(deliver);
     }
 
+    /// The peer started a new session (its probe carried another token), in the receive hook:
+    /// what the old session left is released in order and delivered, and the sequence and the
+    /// measured delays are forgotten. Bounded: at most [`SLOTS`] datagrams move to the queue,
+    /// which has room for twice that.
+    pub(crate) fn new_session(&self) {
+        // SAFETY: Called from the receive hook, in softirq context.
+        let Some(mut inner) = (unsafe { self.inner.lock_in_softirq() }) else {
+            return;
+        };
+        let locked = &mut *inner;
+        locked.buffer.flush(|item, _| locked.queue.push(item));
+        locked.buffer.forget();
+        locked.delays = [RelativeDelay::UNMEASURED; MAX_PATHS];
+        // SAFETY: As above.
+        self.deliver_queued(inner, || unsafe { self.inner.lock_in_softirq() });
+    }
+
     /// Forgets the sequence and the measured delays (a new session or peer; call after
     /// [`PeerReorder::flush`]). Process context.
     pub(crate) fn forget_session(&self) {

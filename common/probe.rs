@@ -1,145 +1,22 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Path probing, pure logic: the probe wire format, RTT smoothing, the loss window, the
-//! failover rule and the `rtt` scheduler's step.
+//! Path probing, pure logic: RTT samples and smoothing, the loss window, the failover rule
+//! and the `rtt` scheduler's step. The messages themselves are `control.rs`'s.
 //!
 //! Only `core` is used, so everything here is unit-tested on the build host
 //! (`selftests/unit.rs`). The kernel side (sockets, threads, atomics) lives in the modules.
 
-/// First word of every MPUDP probe datagram: "MPUP".
-pub(crate) const MAGIC: u32 = 0x4d50_5550;
-/// Version of the wire format below.
-pub(crate) const VERSION: u8 = 1;
-/// Length of a probe or reply datagram's payload.
-pub(crate) const WIRE_LEN: usize = 52;
-/// [`Message::data_loss_ppm`] when the responder has no measurement of the path.
-pub(crate) const LOSS_UNKNOWN: u32 = u32::MAX;
-
-/// The two paths, as numbered on the wire and in the per-path tables.
+/// The two paths, as numbered on the wire (the path index of `seq.rs` and `control.rs`) and
+/// in the per-path tables.
 pub(crate) const PRIMARY: usize = 0;
 /// See [`PRIMARY`].
 pub(crate) const SECONDARY: usize = 1;
 
-/// What a probe datagram is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Kind {
-    /// Sent by a prober on one path; the responder answers it on the same path.
-    Probe = 1,
-    /// The responder's answer.
-    Reply = 2,
-}
-
-/// One probe or reply. All fields are big-endian on the wire, in this order, after the magic
-/// word and a version, kind, path and zero byte:
-///
-/// | offset | size | field        |
-/// |--------|------|--------------|
-/// | 0      | 4    | magic "MPUP" |
-/// | 4      | 1    | version (1)  |
-/// | 5      | 1    | kind: 1 probe, 2 reply |
-/// | 6      | 1    | path: 0 primary, 1 secondary |
-/// | 7      | 1    | 0            |
-/// | 8      | 4    | sequence number (per path) |
-/// | 12     | 8    | prober's send time, ns (echoed unchanged) |
-/// | 20     | 8    | reply: ns the responder held the probe (arrival to reply) |
-/// | 28     | 8    | reply: data datagrams the responder received on this path |
-/// | 36     | 8    | reply: data payload bytes the responder received on this path |
-/// | 44     | 4    | the prober's session token (echoed unchanged): the token its sequenced datagrams carry (`seq.rs`) |
-/// | 48     | 4    | reply: the path's loss from gaps in the data sequence at the responder, ppm; `0xffffffff` unknown |
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Message {
-    pub(crate) kind: Kind,
-    pub(crate) path: usize,
-    pub(crate) seq: u32,
-    pub(crate) sent_ns: u64,
-    pub(crate) hold_ns: u64,
-    pub(crate) rx_datagrams: u64,
-    pub(crate) rx_bytes: u64,
-    pub(crate) token: u32,
-    pub(crate) data_loss_ppm: u32,
-}
-
-impl Message {
-    /// A probe on `path` from the prober of session `token`.
-    pub(crate) fn probe(path: usize, seq: u32, sent_ns: u64, token: u32) -> Self {
-        Message {
-            kind: Kind::Probe,
-            path,
-            seq,
-            sent_ns,
-            hold_ns: 0,
-            rx_datagrams: 0,
-            rx_bytes: 0,
-            token,
-            data_loss_ppm: 0,
-        }
-    }
-
-    /// The wire form.
-    pub(crate) fn encode(&self) -> [u8; WIRE_LEN] {
-        let mut out = [0u8; WIRE_LEN];
-        out[0..4].copy_from_slice(&MAGIC.to_be_bytes());
-        out[4] = VERSION;
-        out[5] = self.kind as u8;
-        out[6] = if self.path == SECONDARY { 1 } else { 0 };
-        out[8..12].copy_from_slice(&self.seq.to_be_bytes());
-        out[12..20].copy_from_slice(&self.sent_ns.to_be_bytes());
-        out[20..28].copy_from_slice(&self.hold_ns.to_be_bytes());
-        out[28..36].copy_from_slice(&self.rx_datagrams.to_be_bytes());
-        out[36..44].copy_from_slice(&self.rx_bytes.to_be_bytes());
-        out[44..48].copy_from_slice(&self.token.to_be_bytes());
-        out[48..52].copy_from_slice(&self.data_loss_ppm.to_be_bytes());
-        out
-    }
-
-    /// Parses a datagram; `None` for anything that is not exactly a version-1 message.
-    pub(crate) fn decode(data: &[u8]) -> Option<Self> {
-        let data: &[u8; WIRE_LEN] = data.try_into().ok()?;
-        let word = |at: usize| {
-            let mut b = [0u8; 8];
-            b.copy_from_slice(&data[at..at + 8]);
-            u64::from_be_bytes(b)
-        };
-        let half = |at: usize| {
-            let mut b = [0u8; 4];
-            b.copy_from_slice(&data[at..at + 4]);
-            u32::from_be_bytes(b)
-        };
-        if half(0) != MAGIC || data[4] != VERSION || data[7] != 0 {
-            return None;
-        }
-        let kind = match data[5] {
-            1 => Kind::Probe,
-            2 => Kind::Reply,
-            _ => return None,
-        };
-        let path = match data[6] {
-            0 => PRIMARY,
-            1 => SECONDARY,
-            _ => return None,
-        };
-        Some(Message {
-            kind,
-            path,
-            seq: half(8),
-            sent_ns: word(12),
-            hold_ns: word(20),
-            rx_datagrams: word(28),
-            rx_bytes: word(36),
-            token: half(44),
-            data_loss_ppm: match half(48) {
-                LOSS_UNKNOWN => LOSS_UNKNOWN,
-                ppm => ppm.min(1_000_000),
-            },
-        })
-    }
-}
-
-/// The round-trip time of one answered probe, in microseconds: reply arrival minus send time,
-/// minus the time the responder held the probe. `None` for an impossible sample (clock step,
-/// forged reply), which is then ignored.
-pub(crate) fn rtt_sample_us(sent_ns: u64, arrived_ns: u64, hold_ns: u64) -> Option<u64> {
-    let rtt_ns = arrived_ns.checked_sub(sent_ns)?.checked_sub(hold_ns)?;
+/// The round-trip time of one answered probe, in microseconds: the answer's arrival minus the
+/// probe's send time, both on this host's monotonic clock (the prober's own send record: no
+/// time the peer reports is trusted). `None` for an impossible sample, which is ignored.
+pub(crate) fn rtt_sample_us(sent_ns: u64, arrived_ns: u64) -> Option<u64> {
+    let rtt_ns = arrived_ns.checked_sub(sent_ns)?;
     // Nothing real takes a minute to come back.
     (rtt_ns < 60_000_000_000).then_some(rtt_ns / 1000)
 }
@@ -194,14 +71,15 @@ impl LossWindow {
         seq
     }
 
-    /// Marks probe `seq` answered, if it is still in the window; returns whether it was.
-    pub(crate) fn answered(&mut self, seq: u32) -> bool {
+    /// Marks probe `seq` answered, if it is still in the window and was not answered before;
+    /// returns when it was sent, for its RTT.
+    pub(crate) fn answered(&mut self, seq: u32) -> Option<u64> {
         let entry = &mut self.probes[seq as usize % LOSS_WINDOW];
         let fresh = entry.0 == seq && entry.1 != 0 && !entry.2;
         if fresh {
             entry.2 = true;
         }
-        fresh
+        fresh.then_some(entry.1)
     }
 
     /// Lost probes per million among those sent before `now_ns - timeout_ns` (probes younger

@@ -17,6 +17,40 @@ use crate::parse::Ipv4;
 
 /// The most bytes a send hook may put before a datagram's payload.
 pub(crate) const HEADER_MAX: usize = bindings::UDP_MPATH_HDR_MAX as usize;
+/// The longest datagram [`xmit`] sends.
+pub(crate) const XMIT_MAX: usize = bindings::UDP_MPATH_XMIT_MAX as usize;
+
+/// Sends `payload` (at most [`XMIT_MAX`] bytes: a control message) from `from` to `to`, as
+/// one IPv4 UDP datagram of no socket, routed as the steer hook routes the tunnel's own: a
+/// source address of 0 and an `oif` of 0 let routing pick. Ports in host byte order. Any
+/// context; does not sleep. `Ok` once the IP layer has it (it may still be lost, as any).
+///
+/// # Safety
+///
+/// The namespace `net` is alive for the duration of the call (see [`NetId`]).
+pub(crate) unsafe fn xmit(
+    net: NetId,
+    from: (Ipv4, u16),
+    to: (Ipv4, u16),
+    oif: i32,
+    payload: &[u8],
+) -> Result {
+    let len = u32::try_from(payload.len()).map_err(|_| EMSGSIZE)?;
+    // SAFETY: The namespace is alive (the caller's contract), and `payload` is readable for
+    // `len` bytes; `udp_mpath_xmit` copies it before returning and does not sleep.
+    to_result(unsafe {
+        bindings::udp_mpath_xmit(
+            net.as_ptr(),
+            from.0 .0,
+            from.1.to_be(),
+            to.0 .0,
+            to.1.to_be(),
+            oif,
+            payload.as_ptr().cast(),
+            len,
+        )
+    })
+}
 
 /// One outgoing datagram before routing, as the steer hook sees it; the hook may change the
 /// `&mut` fields.
@@ -201,6 +235,19 @@ impl Arriving<'_> {
         &self.head[..self.head_len.min(HEADER_MAX)]
     }
 
+    /// The whole payload, when it is short enough to be all in [`Arriving::head`] (a control
+    /// message); `None` for a longer datagram.
+    pub(crate) fn whole_payload(&self) -> Option<&[u8]> {
+        (self.head_len == self.len).then(|| self.head())
+    }
+
+    /// Verifies the checksum of a datagram the hook consumes (a control message), so that a
+    /// corrupted one is not acted on: the whole payload is removed in passing. On error
+    /// (`EBADMSG`: bad checksum; `EINVAL`; `ENOMEM`) the datagram is unchanged.
+    pub(crate) fn verify_and_empty(&mut self) -> Result {
+        self.strip(self.len)
+    }
+
     /// Removes `len` bytes from the front of the payload, after verifying the datagram's
     /// checksum. On error (`EINVAL`: too short or inconsistent lengths; `EBADMSG`: bad
     /// checksum; `ENOMEM`) the datagram is unchanged.
@@ -290,7 +337,9 @@ pub(crate) enum Verdict {
 }
 
 /// A module's receive-side policy; runs in softirq context under RCU, before the socket
-/// lookup, for every arriving IPv4 UDP datagram while registered.
+/// lookup, for every arriving IPv4 UDP datagram while registered. Each of the two modules
+/// registers one (the patch has a slot for each); the other's may run before or after it,
+/// and sees the datagram as this one left it.
 pub(crate) trait RecvHook {
     /// May rewrite or strip the datagram, and says whether delivery goes on.
     fn arrive(datagram: &mut Arriving<'_>) -> Verdict;
@@ -355,7 +404,7 @@ unsafe extern "C" fn recv_trampoline<H: RecvHook>(
 pub(crate) struct RecvHookRegistration<H: RecvHook>(PhantomData<H>);
 
 impl<H: RecvHook> RecvHookRegistration<H> {
-    /// Registers `H`; `EBUSY` if another module holds the receive hook.
+    /// Registers `H`; `EBUSY` if both of the patch's receive hook slots are taken.
     pub(crate) fn new() -> Result<Self> {
         // SAFETY: As for the send hook.
         to_result(unsafe { bindings::udp_mpath_register_recv(Some(recv_trampoline::<H>)) })?;

@@ -156,7 +156,7 @@ configure() {
 		case $tunnel in
 		udp | tcp | mptcp | mptcp-ndiff)
 			ip netns exec "$ns" sh -c "echo > $SYSFS/peer && echo > $SYSFS/recv/peer &&
-				echo 0 > $SYSFS/probe_port && echo 0 > $SYSFS/recv/probe_port" ;;
+				echo 0 > $SYSFS/probing && echo 0 > $SYSFS/recv/probing" ;;
 		split*)
 			mpudp_configure "$ns" "${tunnel#split}" && mpudp_probing "$ns" 0 &&
 				ip netns exec "$ns" sh -c "echo split > $SYSFS/scheduler" ;;

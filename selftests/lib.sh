@@ -17,7 +17,6 @@ CLI_ALTERNATE=10.0.2.1
 SRV_ALTERNATE=10.0.2.2
 TUNNEL_PORT=1194
 # Where each end's mpudp_recv answers path probes, when probing is on.
-PROBE_PORT=1195
 SYSFS=/sys/kernel/mpudp
 MPUDP_DIR=${MPUDP_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
 # Where the built .ko files are (the debug variant builds them elsewhere).
@@ -131,12 +130,12 @@ mpudp_configure() {
 		echo $TUNNEL_PORT > $SYSFS/recv/port"
 }
 
-# mpudp_probing NS [PORT]: NS answers probes on PORT and probes its peer's PORT (0: off).
-# Restarting probing starts the measurements afresh.
+# mpudp_probing NS [ON]: NS answers its peer's probes and probes its peer (0: neither; the
+# default 1). Restarting probing starts the measurements afresh.
 mpudp_probing() {
-	local ns=$1 port=${2:-$PROBE_PORT}
-	ip netns exec "$ns" sh -c "echo 0 > $SYSFS/probe_port && echo 0 > $SYSFS/recv/probe_port &&
-		echo $port > $SYSFS/recv/probe_port && echo $port > $SYSFS/probe_port"
+	local ns=$1 on=${2:-1}
+	ip netns exec "$ns" sh -c "echo 0 > $SYSFS/probing && echo 0 > $SYSFS/recv/probing &&
+		echo $on > $SYSFS/recv/probing && echo $on > $SYSFS/probing"
 }
 
 # knob NS FILE: a sysfs value as seen from NS.

@@ -241,7 +241,10 @@ bad_input_ok() {
 	long=$(head -c 4096 /dev/zero | tr '\0' '9')
 	dmesg -C
 	# The reasons checked below must fall in the first log burst (10 lines).
-	rejects "$NS_CLI" probe_port "$TUNNEL_PORT" || ok=1
+	for v in 2 -1 on "$long"; do
+		rejects "$NS_CLI" probing "$v" || ok=1
+		rejects "$NS_CLI" recv/probing "$v" || ok=1
+	done
 	for v in nosuchdev abcdefghijklmnop a/b "eth1 eth0" "$long"; do
 		rejects "$NS_CLI" secondary "$v" || ok=1
 	done
@@ -280,15 +283,15 @@ bad_input_ok() {
 	dmesg | grep -q "split: rejected write of 3 bytes: number out of range" ||
 		fail "no dmesg reason for a rejected split" || ok=1
 	dmesg | grep -q "secondary: no interface nosuchdev" || fail "no dmesg reason for an unknown interface" || ok=1
-	dmesg | grep -q "probe_port: rejected write of 4 bytes: the tunnel port and the probe port must differ" ||
-		fail "no dmesg reason for a probe port equal to the tunnel port" || ok=1
+	dmesg | grep -q "probing: rejected write of 1 bytes: number out of range" ||
+		fail "no dmesg reason for a rejected probing" || ok=1
 	return "$ok"
 }
 
 non_root_rejected_ok() {
 	local f ok=0 before
-	for f in split secondary peer port scheduler probe_port probe_interval_ms probe_down_after \
-		recv/peer recv/port recv/probe_port recv/reorder recv/reorder_max_ms recv/reorder_max_kb; do
+	for f in split secondary peer port scheduler probing probe_interval_ms probe_down_after \
+		recv/peer recv/port recv/probing recv/reorder recv/reorder_max_ms recv/reorder_max_kb; do
 		before=$(knob "$NS_CLI" "$f")
 		in_cli setpriv --reuid=65534 --regid=65534 --clear-groups -- \
 			sh -c "echo 1 > $SYSFS/$f" 2>/dev/null && { fail "uid 65534 wrote $f"; ok=1; }
@@ -747,6 +750,10 @@ reorder_unload_ok() {
 	held_prepare || return 1
 	start_receiver "$TUNNEL_PORT" 200 "$RECV_TIMEOUT" --size 100 || return 1
 	held_send || return 1
+	# Once mpudp_recv is gone, the client's probes (in the tunnel's 5-tuple) would reach the
+	# socket like those of any peer without MPUDP: the prober stops first, and the last
+	# probe on the primary path lands (the secondary path is blackholed).
+	in_cli sh -c "echo 0 > $SYSFS/probing" && sleep 0.2 || return 1
 	rmmod mpudp_recv || return 1
 	finish_receiver
 	ktap_print_msg "$HELD held at rmmod; the primary path carried $SENT_PRIMARY"
@@ -772,8 +779,8 @@ reorder_netns_exit_ok() {
 # exactly as sent and none is sequenced.
 plain_peer_ok() {
 	local n=1000 s0
-	in_srv sh -c "echo 0 > $SYSFS/recv/probe_port && echo '$CLI_PRIMARY $CLI_ALTERNATE' > $SYSFS/recv/peer" || return 1
-	in_cli sh -c "echo 0 > $SYSFS/probe_port && echo $PROBE_PORT > $SYSFS/probe_port" || return 1
+	in_srv sh -c "echo 0 > $SYSFS/recv/probing && echo '$CLI_PRIMARY $CLI_ALTERNATE' > $SYSFS/recv/peer" || return 1
+	in_cli sh -c "echo 0 > $SYSFS/probing && echo 1 > $SYSFS/probing" || return 1
 	sleep 1.5 # ten unanswered probes: the peer is taken for plain
 	s0=$(knob "$NS_CLI" tx_sequenced_datagrams)
 	start_receiver "$TUNNEL_PORT" "$n" "$RECV_TIMEOUT" --size 100 || return 1
@@ -785,6 +792,57 @@ plain_peer_ok() {
 	[ "$s0" -eq 0 ] || { fail "headers sent to a peer that never answered"; return 1; }
 	[ "$(json_get "$RECV_OUT" unique)" -eq "$n" ] && [ "$(json_get "$RECV_OUT" malformed)" -eq 0 ] ||
 		{ fail "datagrams did not arrive unmodified"; return 1; }
+}
+
+# Probes and their answers travel in the tunnel's 5-tuple on both paths and no socket sees
+# them: while the tunnel sends from port 40001 to the tunnel port, a capture on each of the
+# server's paths sees the client's probes and the answers only between those two ports, in both directions,
+# the server's tunnel socket receives exactly the tunnel's datagrams, and MPUDP runs no
+# thread and opens no socket of its own.
+inband_probes_ok() {
+	local n=2500 sport=40001 sender cap0 cap1 cap threads sockets p0 s0 p s
+	path_netem 0 "$RATE" "$DELAY_MS" && path_netem 1 "$RATE" "$DELAY_MS" || return 1
+	in_cli sh -c "echo 50 > $SYSFS/split && echo split > $SYSFS/scheduler" || return 1
+	# Only the client probes: the server sends nothing of the tunnel's, so its probes would
+	# use the tunnel port at both ends.
+	mpudp_probing "$NS_SRV" && in_srv sh -c "echo 0 > $SYSFS/probing" && mpudp_probing "$NS_CLI" || return 1
+	start_receiver "$TUNNEL_PORT" "$n" "$RECV_TIMEOUT" --size 100 || return 1
+	in_cli "$UDP_TOOL" send --dst "$SRV_PRIMARY" --port "$TUNNEL_PORT" --src-port "$sport" \
+		--count "$n" --size 100 --pps 500 >/dev/null &
+	sender=$!
+	sleep 0.5 # the tunnel has sent: from now on probes use its ports
+	p0=$(knob "$NS_CLI" paths/primary/probes_answered) s0=$(knob "$NS_CLI" paths/secondary/probes_answered)
+	in_srv "$UDP_TOOL" capture --dev eth0 --seconds 3 >"$WORK/cap0" &
+	cap0=$!
+	in_srv "$UDP_TOOL" capture --dev eth1 --seconds 3 >"$WORK/cap1" &
+	cap1=$!
+	wait "$cap0" "$cap1"
+	p=$(($(knob "$NS_CLI" paths/primary/probes_answered) - p0))
+	s=$(($(knob "$NS_CLI" paths/secondary/probes_answered) - s0))
+	wait "$sender" || { fail "sender failed"; return 1; }
+	finish_receiver
+	cap0=$(cat "$WORK/cap0") cap1=$(cat "$WORK/cap1")
+	threads=$(pgrep -c -P 2 '^mpudp') || true # kernel threads are kthreadd's children
+	ktap_print_msg "primary path: $cap0; secondary path: $cap1; answered $p/$s; $threads mpudp threads"
+	[ "$(json_get "$RECV_OUT" unique)" -eq "$n" ] && [ "$(json_get "$RECV_OUT" malformed)" -eq 0 ] ||
+		{ fail "the tunnel socket did not get exactly the tunnel's datagrams"; return 1; }
+	[ "$p" -ge 10 ] && [ "$s" -ge 10 ] || { fail "probes were not answered on both paths"; return 1; }
+	for cap in "$cap0" "$cap1"; do
+		[ "$(json_get "$cap" control)" -ge 20 ] || { fail "too few probes and answers on a path"; return 1; }
+		only_tuples "$cap" "$sport>$TUNNEL_PORT" "$TUNNEL_PORT>$sport" ||
+			{ fail "control messages outside the tunnel's 5-tuple, or one direction missing"; return 1; }
+	done
+	[ "$threads" -eq 0 ] || { fail "MPUDP kernel threads running"; return 1; }
+	sockets=$(in_cli ss -uanH; in_srv ss -uanH)
+	mpudp_probing "$NS_CLI" 0 && mpudp_probing "$NS_SRV" 0 || return 1
+	[ "$sockets" = "$(in_cli ss -uanH; in_srv ss -uanH)" ] || { fail "probing has UDP sockets of its own"; return 1; }
+}
+
+# only_tuples CAPTURE PAIR...: the capture's control messages used exactly these "SPORT>DPORT"
+# pairs, each at least once.
+only_tuples() {
+	/usr/bin/python3 -c 'import json, sys
+sys.exit(sorted(json.loads(sys.argv[1])["tuples"]) != sorted(sys.argv[2:]))' "$@"
 }
 
 # 1 % uniform loss on the secondary path: after 10 s of traffic the peer's reading of that
@@ -814,15 +872,15 @@ data_loss_ok() {
 # A peer that does not answer probes: the paths stay unknown and the fixed split applies,
 # even with the rtt scheduler selected.
 no_responder_ok() {
-	in_srv sh -c "echo 0 > $SYSFS/recv/probe_port" || return 1
-	in_cli sh -c "echo 0 > $SYSFS/probe_port && echo $PROBE_PORT > $SYSFS/probe_port && echo rtt > $SYSFS/scheduler" || return 1
+	in_srv sh -c "echo 0 > $SYSFS/recv/probing" || return 1
+	in_cli sh -c "echo 0 > $SYSFS/probing && echo 1 > $SYSFS/probing && echo rtt > $SYSFS/scheduler" || return 1
 	sleep 1.5
 	local states
 	states="$(cli_path_states)"
 	ktap_print_msg "without a responder: states $states, $(knob "$NS_CLI" paths/primary/probes_sent) probes sent"
 	[ "$states" = unknown/unknown ] || { fail "paths judged without answers"; return 1; }
 	split_share_ok 50 || return 1
-	in_cli sh -c "echo 0 > $SYSFS/probe_port && echo split > $SYSFS/scheduler"
+	in_cli sh -c "echo 0 > $SYSFS/probing && echo split > $SYSFS/scheduler"
 }
 
 # Configuration belongs to the namespace that wrote it; a user namespace's root is not root.
@@ -871,8 +929,8 @@ concurrent_writers_ok() {
 	hammer recv/peer "$peer" "" & pids+=($!)
 	hammer recv/port 1194 0 & pids+=($!)
 	hammer scheduler split rtt & pids+=($!)
-	hammer probe_port "$PROBE_PORT" 0 & pids+=($!)
-	hammer recv/probe_port "$PROBE_PORT" 0 & pids+=($!)
+	hammer probing 1 0 & pids+=($!)
+	hammer recv/probing 1 0 & pids+=($!)
 	hammer probe_interval_ms 10 100 & pids+=($!)
 	hammer recv/reorder 0 1 & pids+=($!)
 	hammer recv/reorder_max_ms 1 250 & pids+=($!)
@@ -888,7 +946,7 @@ load_unload_cycles_ok() {
 	for i in $(seq "$STRESS_CYCLES"); do
 		reload_random || { fail "cycle $i: load or unload failed"; return 1; }
 		mpudp_configure "$NS_CLI" 50 || { fail "cycle $i: configure failed"; return 1; }
-		# Running probe workers (and their sockets) must go with every unload. With both
+		# Running probers (and their timers) must go with every unload. With both
 		# ends probing, the flood is sequenced whenever the server has answered since the
 		# last reload: headers are added and removed while the modules come and go.
 		mpudp_configure "$NS_SRV" 50 || { fail "cycle $i: configure failed"; return 1; }
@@ -983,6 +1041,7 @@ check "reorder: the memory cap holds (64 KiB), nothing lost" reorder_memory_cap_
 check "reorder: AES-256-GCM OpenVPN over 10 ms and 40 ms paths: byte-identical, zero replays" encrypted_openvpn_ok
 check "reorder: rmmod mpudp_recv with datagrams held delivers them" reorder_unload_ok
 check "reorder: namespace deleted with datagrams held" reorder_netns_exit_ok
+check "probes travel in the tunnel's 5-tuple on both paths; no socket, thread or port of their own" inband_probes_ok
 check "a peer that never answers probes gets no header; datagrams arrive unmodified" plain_peer_ok
 check "a peer without probe responder: fixed split still works" no_responder_ok
 check "configuration belongs to its namespace; user-namespace root cannot write" namespaces_ok

@@ -12,6 +12,10 @@ recv: receives until COUNT distinct numbers arrived or --timeout seconds of sile
       socket that receives IPv4 as mapped addresses, and --pktinfo adds the local addresses
       IP_PKTINFO reported ("locals"). --size N counts the datagrams that are not exactly what
       `send --size N` sends ("malformed"): N bytes, the number, then zeros.
+capture: watches one interface's IPv4 UDP packets, both directions, for --seconds, then
+      prints one JSON line: udp (packets seen), control (those whose payload is an MPUDP
+      probe or reply: 32 bytes, magic "MU", version 2, kind 1 or 2), and the control
+      packets' "SPORT>DPORT" pairs with their counts ("tuples").
 """
 import argparse
 import json
@@ -119,6 +123,42 @@ def recv(args):
     print(json.dumps(result))
 
 
+# Linux's ETH_P_ALL: a packet socket for it sees outgoing packets too.
+ETH_P_ALL = 0x0003
+
+
+def capture(args):
+    sock = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(ETH_P_ALL))
+    sock.bind((args.dev, ETH_P_ALL))
+    end = time.monotonic() + args.seconds
+    udp = control = 0
+    tuples = {}
+    while True:
+        left = end - time.monotonic()
+        if left <= 0:
+            break
+        sock.settimeout(left)
+        try:
+            packet, addr = sock.recvfrom(65535)
+        except socket.timeout:
+            break
+        # addr[1] is the link-layer protocol; SOCK_DGRAM strips the link header.
+        if addr[1] != 0x0800 or len(packet) < 20 or packet[9] != 17:
+            continue
+        ihl = (packet[0] & 0xF) * 4
+        if len(packet) < ihl + 8:
+            continue
+        sport, dport, length = struct.unpack_from("!HHH", packet, ihl)
+        udp += 1
+        payload = packet[ihl + 8:ihl + length]
+        if len(payload) == 32 and payload[:2] == b"MU" and payload[2] >> 4 == 2 and \
+                payload[2] & 0xF in (1, 2):
+            control += 1
+            key = f"{sport}>{dport}"
+            tuples[key] = tuples.get(key, 0) + 1
+    print(json.dumps({"udp": udp, "control": control, "tuples": tuples}))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     sub = parser.add_subparsers(dest="mode", required=True)
@@ -144,8 +184,11 @@ def main():
     r.add_argument("--inet6", action="store_true", help="dual-stack AF_INET6 socket")
     r.add_argument("--pktinfo", action="store_true", help="report IP_PKTINFO's local address")
     r.add_argument("--size", type=int, default=0, help="count datagrams not as sent with --size")
+    c = sub.add_parser("capture")
+    c.add_argument("--dev", required=True)
+    c.add_argument("--seconds", type=float, required=True)
     args = parser.parse_args()
-    (send if args.mode == "send" else recv)(args)
+    {"send": send, "recv": recv, "capture": capture}[args.mode](args)
 
 
 if __name__ == "__main__":
