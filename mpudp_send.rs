@@ -613,15 +613,14 @@ impl SendState {
     /// `rtt` scheduler's step; then the timer is set for the next round.
     fn probe_round(&self) {
         let now = ffi::now_ns();
-        let mut outgoing: [Option<OutgoingProbe>; 2] = [None, None];
-        let net = {
+        {
             // SAFETY: Soft hrtimers fire in softirq context.
             let Some(mut books) = (unsafe { self.prober.lock_in_softirq() }) else {
                 return;
             };
-            let Some(net) = books.net else {
+            if books.net.is_none() {
                 return;
-            };
+            }
             let interval_ms = self.probe_interval_ms.load(Relaxed);
             self.probe_timer
                 .start_at(now + u64::from(interval_ms) * 1_000_000, PROBE_SLACK_NS);
@@ -631,85 +630,95 @@ impl SendState {
                 books.capability = Capability::new();
             }
             books.capability.tick(now);
-            // A peer taken for plain gets probes (in its application's port) only every
-            // `Capability::RETRY_NS`.
-            if books.capability.should_probe(now) {
-                books.capability.probe_sent(now);
-                // SAFETY: The namespace is alive while its prober's timer runs: its exit
-                // stops the prober (`stop_probing`, which waits for this round) first.
-                unsafe { self.prepare_probes(&mut books, net, now, &mut outgoing) };
-            }
             self.judge(&mut books, now, interval_ms);
             self.schedule();
             self.peer_kind.store(books.capability.kind as u32, Relaxed);
-            net
-        };
-        // Sent with the lock dropped: a probe to an address of this host comes straight back
-        // as an answer, which takes the lock.
-        for probe in outgoing.iter().flatten() {
-            // SAFETY: As above. A probe that cannot leave counts as sent and unanswered.
-            let _ = unsafe { udp_hooks::xmit(net, probe.from, probe.to, probe.oif, &probe.wire) };
+            // A peer taken for plain gets probes (in its application's port) only every
+            // `Capability::RETRY_NS`.
+            if !books.capability.should_probe(now) {
+                return;
+            }
+            books.capability.probe_sent(now);
+        }
+        for path in [PRIMARY, SECONDARY] {
+            // Each probe's send time is taken just before it goes, so that neither the round's
+            // bookkeeping nor the other probe's sending enters its RTT.
+            let (net, probe) = {
+                // SAFETY: As above.
+                let Some(mut books) = (unsafe { self.prober.lock_in_softirq() }) else {
+                    return;
+                };
+                // Probing stopped since the lock was last held: nothing more goes out.
+                let Some(net) = books.net else {
+                    return;
+                };
+                // SAFETY: The namespace is alive while its prober's timer runs: its exit
+                // stops the prober (`stop_probing`, which waits for this round) first.
+                (net, unsafe {
+                    self.prepare_probe(&mut books, net, path, ffi::now_ns())
+                })
+            };
+            // Sent with the lock dropped: a probe to an address of this host comes straight
+            // back as an answer, which takes the lock.
+            if let Some(probe) = probe {
+                // SAFETY: As above. A probe that cannot leave counts as sent and unanswered.
+                let _ =
+                    unsafe { udp_hooks::xmit(net, probe.from, probe.to, probe.oif, &probe.wire) };
+            }
         }
     }
 
-    /// Records one probe per path as sent and fills `out` with those that can leave: the
+    /// Records a probe on path `i` as sent at `now` and returns it, if it can leave: the
     /// secondary one only while its interface is usable, none without a peer or tunnel port.
-    /// They go in the tunnel's 5-tuple as its latest datagram used it; until the tunnel has
+    /// It goes in the tunnel's 5-tuple as its latest datagram used it; until the tunnel has
     /// sent, from and to the tunnel port.
     ///
     /// # Safety
     ///
     /// The namespace `net` is alive for the duration of the call.
-    unsafe fn prepare_probes(
+    unsafe fn prepare_probe(
         &self,
         books: &mut ProbeBooks,
         net: NetId,
+        i: usize,
         now: u64,
-        out: &mut [Option<OutgoingProbe>; 2],
-    ) {
-        let peer = Peer::unpack(self.peer.load(Relaxed));
+    ) -> Option<OutgoingProbe> {
+        let book = books.paths.get_mut(i)?;
+        let seq = book.window.sent(now);
+        self.paths[i].probes_sent.add(1u64, Relaxed);
         let port = u16::try_from(self.port.load(Relaxed)).unwrap_or(0);
+        let peer = Peer::unpack(self.peer.load(Relaxed)).filter(|_| port != 0)?;
         let (local_port, remote_port) = match self.tunnel_ports.load(Relaxed) {
             0 => (port, port),
             ports => ((ports >> 16) as u16, ports as u16),
         };
-        let token = self.token.load(Relaxed);
-        for (i, (book, slot)) in books.paths.iter_mut().zip(out.iter_mut()).enumerate() {
-            let seq = book.window.sent(now);
-            self.paths[i].probes_sent.add(1u64, Relaxed);
-            let Some(peer) = peer.filter(|_| port != 0) else {
-                continue;
-            };
-            let route = if i == PRIMARY {
-                // Routing picks the source, as for the tunnel's own primary-path datagrams.
-                Some((peer.primary, Ipv4(0), 0))
-            } else {
-                let ifindex = self.secondary_ifindex.load(Relaxed);
-                (ifindex != 0)
-                    // SAFETY: The namespace is alive (the caller's contract).
-                    .then(|| unsafe { net.usable_source(ifindex, peer.alternate) })
-                    .flatten()
-                    .map(|source| (peer.alternate, source, ifindex))
-            };
-            let Some((to, from, oif)) = route else {
-                continue;
-            };
-            let mut wire = [0u8; PROBE_LEN];
-            Control::Probe(Probe {
-                path: i as u8,
-                token,
-                seq,
-                sent_ns: now,
-                primary_addr: peer.primary.0.to_ne_bytes(),
-            })
-            .encode(&mut wire);
-            *slot = Some(OutgoingProbe {
-                from: (from, local_port),
-                to: (to, remote_port),
-                oif,
-                wire,
-            });
-        }
+        let (to, from, oif) = if i == PRIMARY {
+            // Routing picks the source, as for the tunnel's own primary-path datagrams.
+            (peer.primary, Ipv4(0), 0)
+        } else {
+            let ifindex = self.secondary_ifindex.load(Relaxed);
+            if ifindex == 0 {
+                return None;
+            }
+            // SAFETY: The namespace is alive (the caller's contract).
+            let source = unsafe { net.usable_source(ifindex, peer.alternate) }?;
+            (peer.alternate, source, ifindex)
+        };
+        let mut wire = [0u8; PROBE_LEN];
+        Control::Probe(Probe {
+            path: i as u8,
+            token: self.token.load(Relaxed),
+            seq,
+            sent_ns: now,
+            primary_addr: peer.primary.0.to_ne_bytes(),
+        })
+        .encode(&mut wire);
+        Some(OutgoingProbe {
+            from: (from, local_port),
+            to: (to, remote_port),
+            oif,
+            wire,
+        })
     }
 
     /// Takes in an answer that arrived at `now` from the peer's address on its path; returns

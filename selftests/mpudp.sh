@@ -27,6 +27,10 @@ STRESS_CYCLES=${STRESS_CYCLES:-200}
 RECV_TIMEOUT=${RECV_TIMEOUT:-5}
 # Allowed srtt error; the debug kernel adds about 3 ms of its own to every round trip.
 SRTT_TOLERANCE_PCT=${SRTT_TOLERANCE_PCT:-10}
+# The most the VM's own RTT (no netem delay) may be for the srtt test to mean something, us:
+# the test kernel measured 0.9-1.1 ms, the debug kernel 7-9 ms (in-band probes on 989a212;
+# it answers each probe in softirq, through its KASAN-instrumented routing and allocation).
+SRTT_BASE_MAX_US=${SRTT_BASE_MAX_US:-5000}
 # Run only the tests whose name matches this regular expression (empty: all of them).
 ONLY=${ONLY:-}
 
@@ -462,8 +466,8 @@ srtt_ok() {
 		"secondary $s us (netem RTT 100000, VM's own $s_base);" \
 		"states $(cli_path_states)"
 	# The VM's own RTT is a small part of the round trip, or the bound below means nothing.
-	[ "$p_base" -le 5000 ] && [ "$s_base" -le 5000 ] ||
-		{ fail "the VM's own RTT is above 5 ms"; return 1; }
+	[ "$p_base" -le "$SRTT_BASE_MAX_US" ] && [ "$s_base" -le "$SRTT_BASE_MAX_US" ] ||
+		{ fail "the VM's own RTT is above $SRTT_BASE_MAX_US us"; return 1; }
 	srtt_near "$p" "$p_base" 20000 || { fail "primary srtt off by more than $SRTT_TOLERANCE_PCT %"; return 1; }
 	srtt_near "$s" "$s_base" 100000 || { fail "secondary srtt off by more than $SRTT_TOLERANCE_PCT %"; return 1; }
 }
