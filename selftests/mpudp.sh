@@ -988,7 +988,7 @@ dmesg_clean_ok() {
 }
 
 ktap_print_header
-ktap_set_plan 45
+ktap_set_plan 46
 
 dmesg -C
 # Multi-threaded QEMU TCG can run a stale int3 after the kernel re-patched a static branch
