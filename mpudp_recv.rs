@@ -82,6 +82,12 @@ module! {
     license: "GPL",
 }
 
+/// Each path's loss window, and when it was last read (monotonic ns).
+type PathLoss = [(GapLoss, u64); MAX_PATHS];
+
+/// The loss windows of a new session: nothing expected, never read.
+const NO_LOSS_READINGS: PathLoss = [const { (GapLoss::new(), 0) }; MAX_PATHS];
+
 /// The receive-side configuration and counters of one network namespace.
 struct RecvState {
     /// The peer's addresses, packed by [`Peer::pack`]; 0 when unset.
@@ -107,7 +113,7 @@ struct RecvState {
     /// addresses, or the answer could not be sent (no route, no memory).
     probe_drops: Atomic<u64>,
     /// Each path's loss from the gaps in its sequence numbers, and when it was last read.
-    loss: SoftirqLock<[(GapLoss, u64); MAX_PATHS]>,
+    loss: SoftirqLock<PathLoss>,
     /// The peer's session token from its latest probe, with [`seq::SEEN`] set; 0 while none
     /// is known (sequenced datagrams are then not recognised).
     peer_token: Atomic<u64>,
@@ -138,7 +144,7 @@ impl NsState for RecvState {
         probing: Atomic::new(0),
         probes_answered: Atomic::new(0),
         probe_drops: Atomic::new(0),
-        loss: SoftirqLock::new([const { (GapLoss::new(), 0) }; MAX_PATHS]),
+        loss: SoftirqLock::new(NO_LOSS_READINGS),
         peer_token: Atomic::new(0),
         highest: [const { Atomic::new(0) }; MAX_PATHS],
         received: [const { Atomic::new(0) }; MAX_PATHS],
@@ -173,7 +179,7 @@ impl RecvState {
         self.peer_token.store(0, Relaxed);
         self.forget_path_numbers();
         if let Some(mut loss) = self.loss.lock_irq() {
-            *loss = [const { (GapLoss::new(), 0) }; MAX_PATHS];
+            *loss = NO_LOSS_READINGS;
         }
         self.reorder.flush(true);
         self.reorder.forget_session();
@@ -196,7 +202,7 @@ impl RecvState {
         self.forget_path_numbers();
         // SAFETY: The receive hook runs in softirq context.
         if let Some(mut loss) = unsafe { self.loss.lock_in_softirq() } {
-            *loss = [const { (GapLoss::new(), 0) }; MAX_PATHS];
+            *loss = NO_LOSS_READINGS;
         }
         self.reorder.new_session();
         self.peer_token.store(word, Relaxed);
@@ -260,10 +266,15 @@ impl RecvState {
             )
         };
         match sent {
-            Ok(()) => self.probes_answered.add(1u64, Relaxed),
-            Err(_) => self.probe_drops.add(1u64, Relaxed),
+            Ok(()) => {
+                self.probes_answered.add(1u64, Relaxed);
+                Verdict::Consumed
+            }
+            Err(_) => {
+                self.probe_drops.add(1u64, Relaxed);
+                Verdict::Drop
+            }
         }
-        Verdict::Drop
     }
 
     /// Takes in path `path`'s sequence number `path_seq`, for its loss.
@@ -309,8 +320,7 @@ impl RecvHook for Policy {
         let Some(peer) = Peer::unpack(ns.peer.load(Relaxed)) else {
             return Verdict::Deliver;
         };
-        let port = ns.port.load(Relaxed);
-        if port == 0 || (u32::from(d.sport) != port && u32::from(d.dport) != port) {
+        if !parse::on_tunnel_port(ns.port.load(Relaxed), d.sport, d.dport) {
             return Verdict::Deliver;
         }
         if d.saddr != peer.primary && d.saddr != peer.alternate {

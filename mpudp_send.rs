@@ -347,11 +347,9 @@ impl SendHook for Policy {
         let Some(peer) = Peer::unpack(ns.peer.load(Relaxed)) else {
             return false;
         };
-        let port = ns.port.load(Relaxed);
-        let in_scope = *d.daddr == peer.primary.0
-            && port != 0
-            && (u32::from(d.dport) == port || u32::from(d.sport) == port);
-        if !in_scope {
+        if *d.daddr != peer.primary.0
+            || !parse::on_tunnel_port(ns.port.load(Relaxed), d.sport, d.dport)
+        {
             return false;
         }
         // Probes follow the tunnel's 5-tuple; written only when it changes (one cache line
@@ -457,11 +455,7 @@ impl RecvHook for Policy {
             SECONDARY => peer.alternate,
             _ => return Verdict::Deliver,
         };
-        let port = ns.port.load(Relaxed);
-        if d.saddr != expected
-            || port == 0
-            || (u32::from(d.sport) != port && u32::from(d.dport) != port)
-        {
+        if d.saddr != expected || !parse::on_tunnel_port(ns.port.load(Relaxed), d.sport, d.dport) {
             return Verdict::Deliver;
         }
         if d.verify_and_empty().is_err() {
@@ -474,10 +468,10 @@ impl RecvHook for Policy {
             if books.net.is_some() && ns.take_reply(&mut books, &reply, now) {
                 books.capability.answered(now);
                 ns.peer_kind.store(books.capability.kind as u32, Relaxed);
-            } else {
-                ns.replies_ignored.add(1u64, Relaxed);
+                return Verdict::Consumed;
             }
         }
+        ns.replies_ignored.add(1u64, Relaxed);
         Verdict::Drop
     }
 }
@@ -518,6 +512,15 @@ impl PathBook {
             rate_mark: None,
         }
     }
+
+    /// Back to [`PathBook::new`], in place: the loss window is too large for a temporary on
+    /// the stack of every caller.
+    fn reset(&mut self) {
+        self.rtt = RttEstimator::default();
+        self.window = LossWindow::new();
+        self.answered_ns = None;
+        self.rate_mark = None;
+    }
 }
 
 /// What the prober keeps between its rounds and the answers.
@@ -541,14 +544,10 @@ impl ProbeBooks {
         peer: 0,
     };
 
-    /// Fresh measurements, probing `net` (or none) from `now_ns` for `peer`. In place: the
-    /// loss windows are too large for a temporary on the stack of every caller.
+    /// Fresh measurements, probing `net` (or none) from `now_ns` for `peer`.
     fn reset(&mut self, net: Option<NetId>, now_ns: u64, peer: u64) {
         for path in &mut self.paths {
-            path.rtt = RttEstimator::default();
-            path.window = LossWindow::new();
-            path.answered_ns = None;
-            path.rate_mark = None;
+            path.reset();
         }
         self.net = net;
         self.capability = Capability::new();

@@ -178,6 +178,14 @@ impl Peer {
     }
 }
 
+/// Whether a datagram between ports `sport` and `dport` belongs to the tunnel on `port`
+/// (source or destination, either direction); never while no port is set (0). The address
+/// half of the tunnel's scope is each hook's own: which of the peer's addresses it expects
+/// depends on the direction and the path.
+pub(crate) fn on_tunnel_port(port: u32, sport: u16, dport: u16) -> bool {
+    port != 0 && (u32::from(sport) == port || u32::from(dport) == port)
+}
+
 impl fmt::Display for Peer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} {}", self.primary, self.alternate)

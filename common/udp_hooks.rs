@@ -330,8 +330,11 @@ impl Drop for HeldDatagram {
 pub(crate) enum Verdict {
     /// Delivery goes on (possibly rewritten).
     Deliver,
-    /// The datagram is freed here; the hook counted why.
+    /// The datagram is freed here as a drop (drop monitors see it); the hook counted why.
     Drop,
+    /// The datagram was the hook's own (a control message it acted on) and is freed here as
+    /// consumed, not dropped.
+    Consumed,
     /// The hook took it with [`Arriving::take`].
     Taken,
 }
@@ -385,16 +388,17 @@ unsafe extern "C" fn recv_trampoline<H: RecvHook>(
     }
     match verdict {
         Verdict::Deliver | Verdict::Taken => false,
-        Verdict::Drop => {
+        Verdict::Drop | Verdict::Consumed => {
+            // `SKB_CONSUMED` is what `consume_skb` traces, which is a static inline without
+            // tracepoints and so has no binding.
+            let reason = if verdict == Verdict::Consumed {
+                bindings::skb_drop_reason_SKB_CONSUMED
+            } else {
+                bindings::skb_drop_reason_SKB_DROP_REASON_NOT_SPECIFIED
+            };
             // SAFETY: The skb is the hook's to take (returning true says so), and no one uses
             // it after this call.
-            unsafe {
-                bindings::sk_skb_reason_drop(
-                    core::ptr::null(),
-                    skb,
-                    bindings::skb_drop_reason_SKB_DROP_REASON_NOT_SPECIFIED,
-                )
-            };
+            unsafe { bindings::sk_skb_reason_drop(core::ptr::null(), skb, reason) };
             true
         }
     }

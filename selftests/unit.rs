@@ -69,6 +69,19 @@ fn addresses_are_unicast_dotted_quads() {
 }
 
 #[test]
+fn tunnel_scope_is_its_port_at_either_end_and_nothing_without_one() {
+    assert!(on_tunnel_port(1194, 1194, 40001));
+    assert!(on_tunnel_port(1194, 40001, 1194));
+    assert!(on_tunnel_port(1194, 1194, 1194));
+    assert!(!on_tunnel_port(1194, 40001, 40002));
+    // No port configured: nothing is in scope, not even port 0's datagrams.
+    assert!(!on_tunnel_port(0, 0, 0));
+    assert!(!on_tunnel_port(0, 1194, 40001));
+    // A port above 65535 can never match a 16-bit port.
+    assert!(!on_tunnel_port(65536 + 1194, 1194, 1194));
+}
+
+#[test]
 fn peer_is_a_pair_or_nothing_and_prints_canonically() {
     let peer = parse_peer(b"10.0.1.2 10.0.2.2\n").unwrap().unwrap();
     assert_eq!(peer.primary, ip(10, 0, 1, 2));
