@@ -66,8 +66,8 @@ mod seq;
 mod udp_hooks;
 
 use control::{Control, Probe, Reply, PROBE_LEN};
-use ffi::{File, NetExit, NetId, PageWriter, SoftirqLock, SysfsFiles, SysfsGroup};
-use netns::{LogLimit, NetnsTable, NsState, PathCounters};
+use ffi::{File, NetExit, NetId, PageWriter, RcuValue, SoftirqLock, SysfsFiles, SysfsGroup};
+use netns::{LogLimit, NetnsStates, NsState, PathCounters};
 use parse::{Ipv4, Peer};
 use peer_reorder::PeerReorder;
 use probe::{PRIMARY, SECONDARY};
@@ -88,12 +88,33 @@ type PathLoss = [(GapLoss, u64); MAX_PATHS];
 /// The loss windows of a new session: nothing expected, never read.
 const NO_LOSS_READINGS: PathLoss = [const { (GapLoss::new(), 0) }; MAX_PATHS];
 
+/// What one namespace configured for its receiver. Published whole ([`RcuValue`]): a datagram
+/// is judged by one version, never by a new peer with an old port.
+#[derive(Clone, Copy)]
+struct RecvConfig {
+    peer: Option<Peer>,
+    /// The tunnel's UDP port (source or local); 0 when unset.
+    port: u32,
+    /// Whether this end answers the peer's probes and takes its sequenced datagrams
+    /// (`recv/probing`).
+    probing: bool,
+    /// Whether sequenced datagrams go through the reorder buffer (`recv/reorder`).
+    reorder: bool,
+}
+
+impl RecvConfig {
+    /// A namespace's configuration before its first write.
+    const DEFAULTS: Self = Self {
+        peer: None,
+        port: 0,
+        probing: false,
+        reorder: true,
+    };
+}
+
 /// The receive-side configuration and counters of one network namespace.
 struct RecvState {
-    /// The peer's addresses, packed by [`Peer::pack`]; 0 when unset.
-    peer: Atomic<u64>,
-    /// The tunnel's UDP port (source or local); 0 when unset.
-    port: Atomic<u32>,
+    config: RcuValue<RecvConfig>,
     /// Datagrams from the peer's primary address.
     primary: PathCounters,
     /// Datagrams from the peer's alternate address (delivered as from the primary one).
@@ -105,9 +126,6 @@ struct RecvState {
     /// Secondary-path datagrams delivered unchanged because their headers could not be made
     /// writable (no memory).
     rewrite_errors: Atomic<u64>,
-    /// Whether this end answers the peer's probes and takes its sequenced datagrams
-    /// (`recv/probing`).
-    probing: Atomic<u32>,
     probes_answered: Atomic<u64>,
     /// Probes from the peer dropped unanswered: bad checksum, not sent to one of this host's
     /// addresses, or the answer could not be sent (no route, no memory).
@@ -135,13 +153,11 @@ struct RecvState {
 
 impl NsState for RecvState {
     const FRESH: Self = Self {
-        peer: Atomic::new(0),
-        port: Atomic::new(0),
+        config: RcuValue::new(),
         primary: PathCounters::new(),
         secondary: PathCounters::new(),
         primary_local: Atomic::new(0),
         rewrite_errors: Atomic::new(0),
-        probing: Atomic::new(0),
         probes_answered: Atomic::new(0),
         probe_drops: Atomic::new(0),
         loss: SoftirqLock::new(NO_LOSS_READINGS),
@@ -154,25 +170,33 @@ impl NsState for RecvState {
         reorder: PeerReorder::new(),
     };
 
-    fn reset(&self) {
-        self.peer.store(0, Relaxed);
-        self.port.store(0, Relaxed);
-        self.primary.reset();
-        self.secondary.reset();
-        self.primary_local.store(0, Relaxed);
-        self.rewrite_errors.store(0, Relaxed);
-        self.probing.store(0, Relaxed);
-        self.probes_answered.store(0, Relaxed);
-        self.probe_drops.store(0, Relaxed);
-        self.forget_session();
-        for counter in [&self.sequenced, &self.unknown_session, &self.header_errors] {
-            counter.store(0, Relaxed);
+    unsafe fn set_up(&self) -> Result {
+        let reorder_key = kernel::static_lock_class!();
+        let loss_key = kernel::static_lock_class!();
+        // SAFETY: The caller's contract: once, before anything can reach the state, which
+        // never moves and is torn down (the buffer shut down) before it is freed.
+        unsafe {
+            self.reorder.init(reorder_key);
+            self.loss.init(c"mpudp_loss", loss_key);
         }
-        self.reorder.reset();
+        self.config.init(RecvConfig::DEFAULTS)
+    }
+
+    fn tear_down(&self) {
+        // Its sockets are gone (namespace exit), or what it held was delivered already
+        // (module unload, `StopReorder`): what the buffer still holds is freed.
+        self.reorder.shut_down(false);
+        // SAFETY: Torn down once nothing reaches the state (see `NsState::tear_down`).
+        unsafe { self.config.release() };
     }
 }
 
 impl RecvState {
+    /// The configuration now; a torn-down state's reads as the defaults.
+    fn config(&self) -> RecvConfig {
+        self.config.load().unwrap_or(RecvConfig::DEFAULTS)
+    }
+
     /// Forgets the peer's token and its sequence numbers (a new peer); what the reorder
     /// buffer held of the old session is delivered. Process context.
     fn forget_session(&self) {
@@ -304,7 +328,7 @@ impl RecvState {
     }
 }
 
-static NAMESPACES: NetnsTable<RecvState> = NetnsTable::new();
+static NAMESPACES: NetnsStates<RecvState> = NetnsStates::new();
 static REJECT_LOG: LogLimit = LogLimit::new();
 
 /// Each path's loss is read over intervals of at least this long.
@@ -314,19 +338,24 @@ struct Policy;
 
 impl RecvHook for Policy {
     fn arrive(d: &mut Arriving<'_>) -> Verdict {
-        let Some(ns) = NAMESPACES.find(d.net) else {
+        // SAFETY: Hooks run under RCU for a datagram of `d.net`, alive for the call, and are
+        // unregistered before the namespace states are.
+        let Some(ns) = (unsafe { NAMESPACES.find(d.net) }) else {
             return Verdict::Deliver;
         };
-        let Some(peer) = Peer::unpack(ns.peer.load(Relaxed)) else {
+        let Some(config) = ns.config.load() else {
             return Verdict::Deliver;
         };
-        if !parse::on_tunnel_port(ns.port.load(Relaxed), d.sport, d.dport) {
+        let Some(peer) = config.peer else {
+            return Verdict::Deliver;
+        };
+        if !parse::on_tunnel_port(config.port, d.sport, d.dport) {
             return Verdict::Deliver;
         }
         if d.saddr != peer.primary && d.saddr != peer.alternate {
             return Verdict::Deliver;
         }
-        let probing = ns.probing.load(Relaxed) != 0;
+        let probing = config.probing;
         match d.whole_payload().and_then(Control::decode) {
             Some(Control::Probe(probe)) if probing => return ns.answer(d, &probe),
             // Answers to this host's own probes are its sender's (mpudp_send's hook, before
@@ -377,7 +406,7 @@ impl RecvHook for Policy {
         }
         match sequenced {
             // Rewritten and stripped: the buffer delivers it as the socket would have got it.
-            Some(header) if ns.reorder.enabled.load(Relaxed) != 0 => ns.reorder.arrive(d, &header),
+            Some(header) if config.reorder => ns.reorder.arrive(d, &header),
             _ => Verdict::Deliver,
         }
     }
@@ -385,16 +414,20 @@ impl RecvHook for Policy {
 
 impl ffi::InterfacesChanged for Policy {
     fn interface_unregistering() {
-        // Held datagrams point to the interface they arrived on: they go before it does.
-        NAMESPACES.for_every_state(|ns| ns.reorder.flush(true));
+        // Held datagrams point to the interface they arrived on: they go before it does. A
+        // namespace being dismantled is still in the registry while its interfaces go.
+        let config = ffi::config_lock();
+        NAMESPACES.for_each(&config, |_, ns| ns.reorder.flush(true));
     }
 }
 
 impl NetExit for Policy {
+    fn net_pre_exit(net: NetId) {
+        NAMESPACES.pre_exit(net, &ffi::config_lock());
+    }
+
     fn net_exit(net: NetId) {
-        let _config = ffi::config_lock();
-        // Its sockets are gone: what the buffer holds is freed, and its timer stopped.
-        NAMESPACES.release(net, |ns| ns.reorder.shut_down(false));
+        NAMESPACES.exit(net, &ffi::config_lock());
     }
 }
 
@@ -531,14 +564,16 @@ static FILES: SysfsGroup = SysfsGroup::new(
 impl SysfsFiles for Policy {
     fn show(name: &CStr, out: &mut PageWriter<'_>) -> Result {
         use core::fmt::Write;
-        let ns = NAMESPACES.view(NetId::current()?);
+        // SAFETY: A sysfs callback of a task in the namespace; the files go before the states.
+        let ns = unsafe { NAMESPACES.view(NetId::current()?) };
+        let config = ns.config();
         let written = match name.to_bytes() {
-            b"peer" => match Peer::unpack(ns.peer.load(Relaxed)) {
+            b"peer" => match config.peer {
                 Some(peer) => writeln!(out, "{peer}"),
                 None => writeln!(out),
             },
-            b"port" => writeln!(out, "{}", ns.port.load(Relaxed)),
-            b"probing" => writeln!(out, "{}", ns.probing.load(Relaxed)),
+            b"port" => writeln!(out, "{}", config.port),
+            b"probing" => writeln!(out, "{}", u32::from(config.probing)),
             b"probes_answered" => writeln!(out, "{}", ns.probes_answered.load(Relaxed)),
             b"probe_drops" => writeln!(out, "{}", ns.probe_drops.load(Relaxed)),
             b"rx_primary_datagrams" => writeln!(out, "{}", ns.primary.datagrams.load(Relaxed)),
@@ -553,7 +588,7 @@ impl SysfsFiles for Policy {
             b"rx_sequenced_datagrams" => writeln!(out, "{}", ns.sequenced.load(Relaxed)),
             b"rx_unknown_session_drops" => writeln!(out, "{}", ns.unknown_session.load(Relaxed)),
             b"rx_header_error_drops" => writeln!(out, "{}", ns.header_errors.load(Relaxed)),
-            b"reorder" => writeln!(out, "{}", ns.reorder.enabled.load(Relaxed)),
+            b"reorder" => writeln!(out, "{}", u32::from(config.reorder)),
             b"reorder_max_ms" => writeln!(out, "{}", ns.reorder.max_wait_ms.load(Relaxed)),
             b"reorder_max_kb" => writeln!(out, "{}", ns.reorder.max_kb.load(Relaxed)),
             name if name.starts_with(b"reorder_") || name == b"delay_spread_us" => {
@@ -594,13 +629,20 @@ impl SysfsFiles for Policy {
             _ => "recv/?",
         };
         let net = NetId::current()?;
-        let _config = ffi::config_lock();
+        let lock = ffi::config_lock();
+        // SAFETY: A sysfs callback of a task in `net`; the files go before the states.
+        let claim = || unsafe { NAMESPACES.claim(net, &lock) };
+        // Publishes a new version of the writer's configuration (`ENOMEM` keeps the old one).
+        let configure = |change: &dyn Fn(&mut RecvConfig)| {
+            let ns = claim()?;
+            ns.config.update(&lock, change)?;
+            Ok::<_, Error>(ns)
+        };
         match name.to_bytes() {
             b"peer" => {
                 let peer =
                     parse::parse_peer(input).map_err(|e| REJECT_LOG.reject(path, input, e))?;
-                let ns = NAMESPACES.claim(net)?;
-                ns.peer.store(peer.map_or(0, Peer::pack), Relaxed);
+                let ns = configure(&|c| c.peer = peer)?;
                 // Learned again from the new peer's primary path, and its token from its probes.
                 ns.primary_local.store(0, Relaxed);
                 ns.forget_session();
@@ -608,18 +650,17 @@ impl SysfsFiles for Policy {
             b"port" => {
                 let port = parse::parse_u32(input, u16::MAX.into())
                     .map_err(|e| REJECT_LOG.reject(path, input, e))?;
-                NAMESPACES.claim(net)?.port.store(port, Relaxed);
+                configure(&|c| c.port = port)?;
             }
             b"probing" => {
                 let on =
                     parse::parse_u32(input, 1).map_err(|e| REJECT_LOG.reject(path, input, e))?;
-                NAMESPACES.claim(net)?.probing.store(on, Relaxed);
+                configure(&|c| c.probing = on == 1)?;
             }
             b"reorder" => {
                 let on =
                     parse::parse_u32(input, 1).map_err(|e| REJECT_LOG.reject(path, input, e))?;
-                let ns = NAMESPACES.claim(net)?;
-                ns.reorder.enabled.store(on, Relaxed);
+                let ns = configure(&|c| c.reorder = on == 1)?;
                 if on == 0 {
                     // Nothing waits for a buffer that no longer takes datagrams in.
                     ns.reorder.flush(true);
@@ -628,16 +669,12 @@ impl SysfsFiles for Policy {
             b"reorder_max_ms" => {
                 let ms = parse::parse_u32(input, MAX_REORDER_WAIT_MS)
                     .map_err(|e| REJECT_LOG.reject(path, input, e))?;
-                NAMESPACES
-                    .claim(net)?
-                    .reorder
-                    .max_wait_ms
-                    .store(ms, Relaxed);
+                claim()?.reorder.max_wait_ms.store(ms, Relaxed);
             }
             b"reorder_max_kb" => {
                 let kb = parse::parse_u32(input, MAX_REORDER_KB)
                     .map_err(|e| REJECT_LOG.reject(path, input, e))?;
-                NAMESPACES.claim(net)?.reorder.max_kb.store(kb, Relaxed);
+                claim()?.reorder.max_kb.store(kb, Relaxed);
             }
             _ => return Err(EACCES),
         }
@@ -650,7 +687,6 @@ const MAX_REORDER_WAIT_MS: u32 = 10_000;
 /// Largest `recv/reorder_max_kb` (64 MiB per peer).
 const MAX_REORDER_KB: u32 = 65_536;
 
-static PERNET: ffi::PernetOps = ffi::PernetOps::new();
 static NETDEV: ffi::NetdevNotifier = ffi::NetdevNotifier::new();
 
 /// Delivers what every reorder buffer holds and stops their timers when dropped (module
@@ -660,36 +696,27 @@ struct StopReorder;
 
 impl Drop for StopReorder {
     fn drop(&mut self) {
-        NAMESPACES.for_every_state(|ns| ns.reorder.shut_down(true));
+        let config = ffi::config_lock();
+        NAMESPACES.for_each(&config, |_, ns| ns.reorder.shut_down(true));
     }
 }
 
 struct MpudpRecv {
     // Dropped in this order: the hook first, so no datagram sees state being torn down; the
     // reorder buffers once nothing else can reach them (hook and files gone), and before the
-    // notifier that flushes them when an interface goes.
+    // notifier that flushes them when an interface goes; the namespace states last, once
+    // nothing reaches them (their slots are freed with the registration).
     _hook: udp_hooks::RecvHookRegistration<Policy>,
     _files: ffi::SysfsRegistration,
     _reorder: StopReorder,
     _netdev: ffi::NetdevRegistration,
-    _pernet: ffi::PernetRegistration,
+    _states: netns::NetnsRegistration<RecvState>,
 }
 
 impl kernel::Module for MpudpRecv {
     fn init(_module: &'static ThisModule) -> Result<Self> {
-        let key = kernel::static_lock_class!();
-        let loss_key = kernel::static_lock_class!();
-        NAMESPACES.for_every_state(|ns| {
-            // SAFETY: Module init, before the hook, files and notifier that reach the buffers
-            // exist; `StopReorder` shuts every one down before unload.
-            unsafe { ns.reorder.init(key) };
-            // SAFETY: Once per lock, before the hook and files that take it exist; the state
-            // is static and never moves.
-            unsafe { ns.loss.init(c"mpudp_loss", loss_key) };
-        });
-        NAMESPACES.init_defaults();
         ffi::init_config_lock();
-        let pernet = PERNET.register::<Policy>()?;
+        let states = NAMESPACES.register::<Policy>()?;
         let netdev = NETDEV.register::<Policy>()?;
         let reorder = StopReorder;
         let files = FILES.register::<Policy>()?;
@@ -702,7 +729,7 @@ impl kernel::Module for MpudpRecv {
             _files: files,
             _reorder: reorder,
             _netdev: netdev,
-            _pernet: pernet,
+            _states: states,
         })
     }
 }

@@ -64,8 +64,8 @@ mod udp_hooks;
 use core::mem::offset_of;
 
 use control::{Control, PeerKind, PROBE_LEN};
-use ffi::{File, NetExit, NetId, PageWriter, SysfsFiles, SysfsGroup, TimerOwner};
-use netns::{LogLimit, NetnsTable, NsState, PathCounters};
+use ffi::{File, NetExit, NetId, PageWriter, RcuValue, SysfsFiles, SysfsGroup, TimerOwner};
+use netns::{LogLimit, NetnsStates, NsState, PathCounters};
 use parse::{IfName, Peer, Scheduler};
 use probe::{PathState, PathView, PRIMARY, SECONDARY};
 use prober::{PathStatus, Prober, Tunnel, PROBE_DOWN_AFTER, PROBE_INTERVAL_MS};
@@ -90,35 +90,58 @@ module! {
 
 /// The largest `split`.
 const SPLIT_MAX: u32 = 100;
+
+/// What one namespace configured for its sender. Published whole ([`RcuValue`]): a datagram
+/// is steered by one version, never by a new peer with an old interface.
+#[derive(Clone, Copy)]
+struct SendConfig {
+    /// Percent of in-scope datagrams on the primary path.
+    split: u32,
+    /// Index of the secondary interface; 0 when multipath is off (or its name is not
+    /// resolved).
+    secondary_ifindex: i32,
+    /// Name of the secondary interface as written, for reading back and re-resolving.
+    secondary_name: IfName,
+    peer: Option<Peer>,
+    /// The tunnel's UDP port (source or destination); 0 when unset.
+    port: u32,
+    scheduler: Scheduler,
+    /// Whether the paths are probed (`probing`).
+    probing: bool,
+    /// Whether datagrams may be sequenced (the `sequencing` knob; on by default).
+    sequencing: bool,
+}
+
+impl SendConfig {
+    /// A namespace's configuration before its first write, with the module's `split`.
+    fn defaults() -> Self {
+        Self {
+            split: DEFAULT_SPLIT.load(Relaxed),
+            secondary_ifindex: 0,
+            secondary_name: IfName::default(),
+            peer: None,
+            port: 0,
+            scheduler: Scheduler::Split,
+            probing: false,
+            sequencing: true,
+        }
+    }
+}
+
 /// The send-side configuration and counters of one network namespace.
 struct SendState {
-    /// Percent of eligible datagrams on the primary path.
-    split: Atomic<u32>,
-    /// Index of the secondary interface; 0 when multipath is off.
-    secondary_ifindex: Atomic<i32>,
-    /// Name of the secondary interface as written, for reading back.
-    secondary_name: [Atomic<u64>; 2],
-    /// The peer's addresses, packed by [`Peer::pack`]; 0 when unset.
-    peer: Atomic<u64>,
-    /// The tunnel's UDP port (source or destination); 0 when unset.
-    port: Atomic<u32>,
+    config: RcuValue<SendConfig>,
     /// Number of the next eligible datagram, for the credit-based split.
     next_datagram: Atomic<u64>,
     primary: PathCounters,
     secondary: PathCounters,
     /// Datagrams the split put on the secondary path that had to stay on the primary one.
     fallback: Atomic<u64>,
-    /// [`Scheduler`] as `u32`.
-    scheduler: Atomic<u32>,
-    /// Whether the paths are probed (`probing`).
-    probing: Atomic<u32>,
     /// The tunnel's ports as its latest in-scope datagram used them, local in the high half;
     /// 0 until one was sent. Probes go in the same 5-tuple.
     tunnel_ports: Atomic<u32>,
     /// The `rtt` scheduler's current permille of datagrams on the secondary path.
     rtt_secondary_permille: Atomic<u32>,
-    /// Whether datagrams may be sequenced (the `sequencing` knob; 1 by default).
-    sequencing: Atomic<u32>,
     /// The token this namespace's sequenced datagrams and probes carry; chosen at random when
     /// the namespace first configures MPUDP.
     token: Atomic<u32>,
@@ -134,32 +157,15 @@ struct SendState {
     prober: Prober,
 }
 
-impl SendState {
-    /// The configured secondary interface name (empty when none).
-    fn secondary_name(&self) -> IfName {
-        IfName::from_words([
-            self.secondary_name[0].load(Relaxed),
-            self.secondary_name[1].load(Relaxed),
-        ])
-    }
-}
-
 impl NsState for SendState {
     const FRESH: Self = Self {
-        split: Atomic::new(50),
-        secondary_ifindex: Atomic::new(0),
-        secondary_name: [Atomic::new(0), Atomic::new(0)],
-        peer: Atomic::new(0),
-        port: Atomic::new(0),
+        config: RcuValue::new(),
         next_datagram: Atomic::new(0),
         primary: PathCounters::new(),
         secondary: PathCounters::new(),
         fallback: Atomic::new(0),
-        scheduler: Atomic::new(Scheduler::Split as u32),
-        probing: Atomic::new(0),
         tunnel_ports: Atomic::new(0),
         rtt_secondary_permille: Atomic::new(probe::RTT_START_PERMILLE),
-        sequencing: Atomic::new(1),
         token: Atomic::new(0),
         next_seq: Atomic::new(0),
         sequenced: Atomic::new(0),
@@ -167,48 +173,46 @@ impl NsState for SendState {
         prober: Prober::new(),
     };
 
-    fn reset(&self) {
-        self.split.store(DEFAULT_SPLIT.load(Relaxed), Relaxed);
-        self.secondary_ifindex.store(0, Relaxed);
-        for word in &self.secondary_name {
-            word.store(0, Relaxed);
-        }
-        self.peer.store(0, Relaxed);
-        self.port.store(0, Relaxed);
-        self.next_datagram.store(0, Relaxed);
-        self.primary.reset();
-        self.secondary.reset();
-        self.fallback.store(0, Relaxed);
-        self.scheduler.store(Scheduler::Split as u32, Relaxed);
-        self.probing.store(0, Relaxed);
-        self.tunnel_ports.store(0, Relaxed);
-        self.rtt_secondary_permille
-            .store(probe::RTT_START_PERMILLE, Relaxed);
-        self.sequencing.store(1, Relaxed);
+    unsafe fn set_up(&self) -> Result {
+        let key = kernel::static_lock_class!();
+        // SAFETY: The caller's contract: once, before anything can reach the state, which
+        // never moves and is torn down (the prober stopped) before it is freed.
+        unsafe { self.prober.init::<SendState>(key) };
         self.token.store(ffi::random_u32(), Relaxed);
-        self.next_seq.store(0, Relaxed);
-        self.sequenced.store(0, Relaxed);
-        self.unsequenced_no_room.store(0, Relaxed);
-        // A recycled slot's prober was stopped when its namespace exited.
-        self.prober.reset();
+        self.config.init(SendConfig::defaults())
+    }
+
+    fn quiesce(&self) {
+        // The prober's timer sends in the namespace: it stops while the namespace is whole.
+        self.prober.stop();
+    }
+
+    fn tear_down(&self) {
+        self.prober.stop();
+        // SAFETY: Torn down once nothing reaches the state (see `NsState::tear_down`).
+        unsafe { self.config.release() };
     }
 }
 
 impl SendState {
-    /// Permille of in-scope datagrams that should take the secondary path now: none if it is
-    /// down and the primary is not, all if the primary is down and it is not, the `rtt`
-    /// scheduler's share while both paths answer probes and `rtt` is selected, and the fixed
-    /// `split` otherwise.
-    fn secondary_permille(&self) -> u32 {
-        let scheduler = Scheduler::from_u32(self.scheduler.load(Relaxed));
+    /// The configuration now; a torn-down state's reads as the defaults.
+    fn config(&self) -> SendConfig {
+        self.config.load().unwrap_or_else(SendConfig::defaults)
+    }
+
+    /// Permille of in-scope datagrams that should take the secondary path now, under `config`:
+    /// none if it is down and the primary is not, all if the primary is down and it is not,
+    /// the `rtt` scheduler's share while both paths answer probes and `rtt` is selected, and
+    /// the fixed `split` otherwise.
+    fn secondary_permille(&self, config: &SendConfig) -> u32 {
         let paths = &self.prober.paths;
         match (paths[PRIMARY].state(), paths[SECONDARY].state()) {
             (PathState::Up, PathState::Down) => 0,
             (PathState::Down, PathState::Up) => 1000,
-            (PathState::Up, PathState::Up) if scheduler == Scheduler::Rtt => {
+            (PathState::Up, PathState::Up) if config.scheduler == Scheduler::Rtt => {
                 self.rtt_secondary_permille.load(Relaxed).min(1000)
             }
-            _ => (SPLIT_MAX - self.split.load(Relaxed).min(SPLIT_MAX)) * 10,
+            _ => (SPLIT_MAX - config.split.min(SPLIT_MAX)) * 10,
         }
     }
 
@@ -224,22 +228,25 @@ impl SendState {
 
 /// The `split` module parameter, validated at load.
 static DEFAULT_SPLIT: Atomic<u32> = Atomic::new(50);
-static NAMESPACES: NetnsTable<SendState> = NetnsTable::new();
+static NAMESPACES: NetnsStates<SendState> = NetnsStates::new();
 static REJECT_LOG: LogLimit = LogLimit::new();
 
 struct Policy;
 
 impl SendHook for Policy {
     fn steer(d: &mut Outgoing<'_>) -> bool {
-        let Some(ns) = NAMESPACES.find(d.net) else {
+        // SAFETY: Hooks run under RCU for a datagram of `d.net`, alive for the call, and are
+        // unregistered before the namespace states are.
+        let Some(ns) = (unsafe { NAMESPACES.find(d.net) }) else {
             return false;
         };
-        let Some(peer) = Peer::unpack(ns.peer.load(Relaxed)) else {
+        let Some(config) = ns.config.load() else {
             return false;
         };
-        if *d.daddr != peer.primary.0
-            || !parse::on_tunnel_port(ns.port.load(Relaxed), d.sport, d.dport)
-        {
+        let Some(peer) = config.peer else {
+            return false;
+        };
+        if *d.daddr != peer.primary.0 || !parse::on_tunnel_port(config.port, d.sport, d.dport) {
             return false;
         }
         // Probes follow the tunnel's 5-tuple; written only when it changes (one cache line
@@ -249,8 +256,8 @@ impl SendHook for Policy {
             ns.tunnel_ports.store(ports, Relaxed);
         }
         let n = ns.next_datagram.fetch_add(1u64, Relaxed);
-        if parse::on_secondary(n, ns.secondary_permille()) {
-            let ifindex = ns.secondary_ifindex.load(Relaxed);
+        if parse::on_secondary(n, ns.secondary_permille(&config)) {
+            let ifindex = config.secondary_ifindex;
             let source = (ifindex != 0)
                 // SAFETY: The hook runs for a datagram sent in `d.net`, alive for the call.
                 .then(|| unsafe { d.net.usable_source(ifindex, peer.alternate) })
@@ -271,11 +278,12 @@ impl SendHook for Policy {
     }
 
     fn header(d: Routed<'_>) -> usize {
-        let Some(ns) = NAMESPACES.find(d.net) else {
+        // SAFETY: As in `steer`.
+        let Some(ns) = (unsafe { NAMESPACES.find(d.net) }) else {
             return 0;
         };
         let path = usize::from(d.path);
-        if ns.sequencing.load(Relaxed) == 0
+        if !ns.config.load().is_some_and(|c| c.sequencing)
             || ns.prober.peer_kind.load(Relaxed) != PeerKind::Mpudp as u32
             || path >= ns.prober.paths.len()
         {
@@ -306,14 +314,21 @@ impl ffi::InterfacesChanged for Policy {
     /// interface that is deleted stops being used and one re-created (or renamed) under that
     /// name is used again.
     fn interfaces_changed() {
-        let _config = ffi::config_lock();
-        NAMESPACES.for_each(|net, ns| {
-            let name = ns.secondary_name();
-            if !name.as_bytes().is_empty() {
-                // SAFETY: A namespace holding state is alive: its exit removes the state under
-                // the configuration lock, which this holds.
-                let ifindex = unsafe { net.ifindex(&name) };
-                ns.secondary_ifindex.store(ifindex.unwrap_or(0), Relaxed);
+        let lock = ffi::config_lock();
+        NAMESPACES.for_each(&lock, |net, ns| {
+            let name = ns.config().secondary_name;
+            if name.as_bytes().is_empty() {
+                return;
+            }
+            // SAFETY: A namespace holding state is alive: its exit removes the state under
+            // the configuration lock, which this holds.
+            let ifindex = unsafe { net.ifindex(&name) }.unwrap_or(0);
+            let resolved = ns.config.update(&lock, |c| c.secondary_ifindex = ifindex);
+            if resolved.is_err() && REJECT_LOG.allow() {
+                pr_warn!(
+                    "secondary: interface change not taken (no memory): {}\n",
+                    name.as_str()
+                );
             }
         });
     }
@@ -327,16 +342,17 @@ impl RecvHook for Policy {
         if d.len != PROBE_LEN {
             return Verdict::Deliver;
         }
-        let Some(ns) = NAMESPACES.find(d.net) else {
+        // SAFETY: As in `steer`.
+        let Some(ns) = (unsafe { NAMESPACES.find(d.net) }) else {
             return Verdict::Deliver;
         };
-        if ns.probing.load(Relaxed) == 0 {
+        let Some(config) = ns.config.load().filter(|c| c.probing) else {
             return Verdict::Deliver;
-        }
+        };
         let Some(Control::Reply(reply)) = d.whole_payload().and_then(Control::decode) else {
             return Verdict::Deliver;
         };
-        let Some(peer) = Peer::unpack(ns.peer.load(Relaxed)) else {
+        let Some(peer) = config.peer else {
             return Verdict::Deliver;
         };
         // Only the peer's address on the probed path, on the tunnel's port, answers for it.
@@ -345,7 +361,7 @@ impl RecvHook for Policy {
             SECONDARY => peer.alternate,
             _ => return Verdict::Deliver,
         };
-        if d.saddr != expected || !parse::on_tunnel_port(ns.port.load(Relaxed), d.sport, d.dport) {
+        if d.saddr != expected || !parse::on_tunnel_port(config.port, d.sport, d.dport) {
             return Verdict::Deliver;
         }
         if d.verify_and_empty().is_ok() {
@@ -362,20 +378,19 @@ impl RecvHook for Policy {
 }
 
 impl NetExit for Policy {
+    fn net_pre_exit(net: NetId) {
+        NAMESPACES.pre_exit(net, &ffi::config_lock());
+    }
+
     fn net_exit(net: NetId) {
-        let _config = ffi::config_lock();
-        // The prober's timer sends in the namespace: it stops first.
-        if let Some(ns) = NAMESPACES.find(net) {
-            ns.prober.stop();
-        }
-        NAMESPACES.release(net, |_| {});
+        NAMESPACES.exit(net, &ffi::config_lock());
     }
 }
 
 impl TimerOwner for SendState {
     const TIMER_OFFSET: usize = offset_of!(SendState, prober.timer);
 
-    fn fired(&'static self) {
+    fn fired(&self) {
         if self.prober.round(|| self.tunnel()) {
             self.schedule();
         }
@@ -385,22 +400,23 @@ impl TimerOwner for SendState {
 impl SendState {
     /// Where the prober sends, as configured now.
     fn tunnel(&self) -> Tunnel {
+        let config = self.config();
         Tunnel {
-            peer: self.peer.load(Relaxed),
-            port: self.port.load(Relaxed),
+            peer: config.peer,
+            port: config.port,
             ports: self.tunnel_ports.load(Relaxed),
-            secondary_ifindex: self.secondary_ifindex.load(Relaxed),
+            secondary_ifindex: config.secondary_ifindex,
             token: self.token.load(Relaxed),
         }
     }
 
-    /// Starts probing `net` afresh, with a fresh start for the `rtt` scheduler. Process
-    /// context, configuration lock held.
-    fn start_probing(&self, net: NetId) {
+    /// Starts probing `net` for `peer` afresh, with a fresh start for the `rtt` scheduler.
+    /// Process context, configuration lock held.
+    fn start_probing(&self, net: NetId, peer: Option<Peer>) {
         self.prober.stop();
         self.rtt_secondary_permille
             .store(probe::RTT_START_PERMILLE, Relaxed);
-        self.prober.start(net, self.peer.load(Relaxed));
+        self.prober.start(net, peer);
     }
 
     /// One step of the `rtt` scheduler, while both paths answer.
@@ -582,11 +598,13 @@ struct PathFiles<const I: usize>;
 impl<const I: usize> SysfsFiles for PathFiles<I> {
     fn show(name: &CStr, out: &mut PageWriter<'_>) -> Result {
         use core::fmt::Write;
-        let ns = NAMESPACES.view(NetId::current()?);
+        // SAFETY: A sysfs callback of a task in the namespace; the files go before the states.
+        let ns = unsafe { NAMESPACES.view(NetId::current()?) };
         let path = &ns.prober.paths[I];
+        let secondary = ns.secondary_permille(&ns.config());
         let share = match I {
-            SECONDARY => ns.secondary_permille(),
-            _ => 1000 - ns.secondary_permille(),
+            SECONDARY => secondary,
+            _ => 1000 - secondary,
         };
         let value = match name.to_bytes() {
             b"state" => return writeln!(out, "{}", path.state().name()).map_err(|_| EINVAL),
@@ -625,27 +643,19 @@ impl<const I: usize> SysfsFiles for PathFiles<I> {
 impl SysfsFiles for Policy {
     fn show(name: &CStr, out: &mut PageWriter<'_>) -> Result {
         use core::fmt::Write;
-        let ns = NAMESPACES.view(NetId::current()?);
+        // SAFETY: A sysfs callback of a task in the namespace; the files go before the states.
+        let ns = unsafe { NAMESPACES.view(NetId::current()?) };
+        let config = ns.config();
         let written = match name.to_bytes() {
-            b"split" => writeln!(out, "{}", ns.split.load(Relaxed)),
-            b"secondary" => {
-                let words = [
-                    ns.secondary_name[0].load(Relaxed),
-                    ns.secondary_name[1].load(Relaxed),
-                ];
-                writeln!(out, "{}", IfName::from_words(words))
-            }
-            b"peer" => match Peer::unpack(ns.peer.load(Relaxed)) {
+            b"split" => writeln!(out, "{}", config.split),
+            b"secondary" => writeln!(out, "{}", config.secondary_name),
+            b"peer" => match config.peer {
                 Some(peer) => writeln!(out, "{peer}"),
                 None => writeln!(out),
             },
-            b"port" => writeln!(out, "{}", ns.port.load(Relaxed)),
-            b"scheduler" => writeln!(
-                out,
-                "{}",
-                Scheduler::from_u32(ns.scheduler.load(Relaxed)).name()
-            ),
-            b"probing" => writeln!(out, "{}", ns.probing.load(Relaxed)),
+            b"port" => writeln!(out, "{}", config.port),
+            b"scheduler" => writeln!(out, "{}", config.scheduler.name()),
+            b"probing" => writeln!(out, "{}", u32::from(config.probing)),
             b"probe_interval_ms" => writeln!(out, "{}", ns.prober.interval_ms.load(Relaxed)),
             b"probe_down_after" => writeln!(out, "{}", ns.prober.down_after.load(Relaxed)),
             b"tx_primary_datagrams" => writeln!(out, "{}", ns.primary.datagrams.load(Relaxed)),
@@ -653,7 +663,7 @@ impl SysfsFiles for Policy {
             b"tx_secondary_datagrams" => writeln!(out, "{}", ns.secondary.datagrams.load(Relaxed)),
             b"tx_secondary_bytes" => writeln!(out, "{}", ns.secondary.bytes.load(Relaxed)),
             b"tx_fallback_datagrams" => writeln!(out, "{}", ns.fallback.load(Relaxed)),
-            b"sequencing" => writeln!(out, "{}", ns.sequencing.load(Relaxed)),
+            b"sequencing" => writeln!(out, "{}", u32::from(config.sequencing)),
             b"peer_kind" => writeln!(
                 out,
                 "{}",
@@ -678,12 +688,20 @@ impl SysfsFiles for Policy {
     fn store(name: &CStr, input: &[u8]) -> Result {
         let path = name.to_str().unwrap_or("?");
         let net = NetId::current()?;
-        let _config = ffi::config_lock();
+        let lock = ffi::config_lock();
+        // SAFETY: A sysfs callback of a task in `net`; the files go before the states.
+        let claim = || unsafe { NAMESPACES.claim(net, &lock) };
+        // Publishes a new version of the writer's configuration (`ENOMEM` keeps the old one).
+        let configure = |change: &dyn Fn(&mut SendConfig)| {
+            let ns = claim()?;
+            ns.config.update(&lock, change)?;
+            Ok::<_, Error>(ns)
+        };
         match name.to_bytes() {
             b"split" => {
                 let split = parse::parse_u32(input, SPLIT_MAX)
                     .map_err(|e| REJECT_LOG.reject(path, input, e))?;
-                NAMESPACES.claim(net)?.split.store(split, Relaxed);
+                configure(&|c| c.split = split)?;
             }
             b"secondary" => {
                 let parsed =
@@ -704,44 +722,35 @@ impl SysfsFiles for Policy {
                     },
                     None => (0, IfName::default()),
                 };
-                let ns = NAMESPACES.claim(net)?;
-                let [lo, hi] = ifname.to_words();
-                ns.secondary_ifindex.store(ifindex, Relaxed);
-                ns.secondary_name[0].store(lo, Relaxed);
-                ns.secondary_name[1].store(hi, Relaxed);
+                configure(&|c| {
+                    c.secondary_ifindex = ifindex;
+                    c.secondary_name = ifname;
+                })?;
             }
             b"peer" => {
                 let peer =
                     parse::parse_peer(input).map_err(|e| REJECT_LOG.reject(path, input, e))?;
-                NAMESPACES
-                    .claim(net)?
-                    .peer
-                    .store(peer.map_or(0, Peer::pack), Relaxed);
+                configure(&|c| c.peer = peer)?;
             }
             b"port" => {
                 let port = parse::parse_u32(input, u16::MAX.into())
                     .map_err(|e| REJECT_LOG.reject(path, input, e))?;
-                let ns = NAMESPACES.claim(net)?;
-                ns.port.store(port, Relaxed);
+                let ns = configure(&|c| c.port = port)?;
                 // The tunnel's ports are learned again from its next datagram.
                 ns.tunnel_ports.store(0, Relaxed);
             }
             b"scheduler" => {
                 let scheduler =
                     parse::parse_scheduler(input).map_err(|e| REJECT_LOG.reject(path, input, e))?;
-                NAMESPACES
-                    .claim(net)?
-                    .scheduler
-                    .store(scheduler as u32, Relaxed);
+                configure(&|c| c.scheduler = scheduler)?;
             }
             b"probing" => {
                 let on =
                     parse::parse_u32(input, 1).map_err(|e| REJECT_LOG.reject(path, input, e))?;
-                let ns = NAMESPACES.claim(net)?;
-                ns.probing.store(on, Relaxed);
+                let ns = configure(&|c| c.probing = on == 1)?;
                 // Writing 1 again restarts the measurements.
                 if on == 1 {
-                    ns.start_probing(net);
+                    ns.start_probing(net, ns.config().peer);
                 } else {
                     ns.prober.stop();
                 }
@@ -750,22 +759,18 @@ impl SysfsFiles for Policy {
                 let (_, min, max) = PROBE_INTERVAL_MS;
                 let ms = parse::parse_in_range(input, min, max)
                     .map_err(|e| REJECT_LOG.reject(path, input, e))?;
-                NAMESPACES.claim(net)?.prober.interval_ms.store(ms, Relaxed);
+                claim()?.prober.interval_ms.store(ms, Relaxed);
             }
             b"sequencing" => {
                 let on =
                     parse::parse_u32(input, 1).map_err(|e| REJECT_LOG.reject(path, input, e))?;
-                NAMESPACES.claim(net)?.sequencing.store(on, Relaxed);
+                configure(&|c| c.sequencing = on == 1)?;
             }
             b"probe_down_after" => {
                 let (_, min, max) = PROBE_DOWN_AFTER;
                 let count = parse::parse_in_range(input, min, max)
                     .map_err(|e| REJECT_LOG.reject(path, input, e))?;
-                NAMESPACES
-                    .claim(net)?
-                    .prober
-                    .down_after
-                    .store(count, Relaxed);
+                claim()?.prober.down_after.store(count, Relaxed);
             }
             _ => return Err(EACCES),
         }
@@ -774,7 +779,6 @@ impl SysfsFiles for Policy {
 }
 
 static SEND_OPS: SendOps = SendOps::new::<Policy>();
-static PERNET: ffi::PernetOps = ffi::PernetOps::new();
 static NETDEV: ffi::NetdevNotifier = ffi::NetdevNotifier::new();
 
 /// Stops every prober when dropped (module unload, after the files are gone, so that no
@@ -783,8 +787,8 @@ struct StopProbers;
 
 impl Drop for StopProbers {
     fn drop(&mut self) {
-        let _config = ffi::config_lock();
-        NAMESPACES.for_every_state(|ns| ns.prober.stop());
+        let config = ffi::config_lock();
+        NAMESPACES.for_each(&config, |_, ns| ns.prober.stop());
     }
 }
 
@@ -792,7 +796,8 @@ struct MpudpSend {
     // Dropped in this order: the send hook first, so no datagram is steered while the rest
     // goes; the files before the probers, so that no write starts one again; the receive
     // hook after the probers, so that answers still on their way are taken off the wire
-    // (and ignored) rather than handed to the tunnel's socket.
+    // (and ignored) rather than handed to the tunnel's socket; the namespace states last,
+    // once nothing reaches them (their slots are freed with the registration).
     _hook: udp_hooks::SendHookRegistration,
     _files: ffi::SysfsRegistration,
     _path_files: [ffi::SysfsRegistration; 2],
@@ -800,7 +805,7 @@ struct MpudpSend {
     _probers: StopProbers,
     _recv_hook: udp_hooks::RecvHookRegistration<Policy>,
     _netdev: ffi::NetdevRegistration,
-    _pernet: ffi::PernetRegistration,
+    _states: netns::NetnsRegistration<SendState>,
 }
 
 impl kernel::Module for MpudpSend {
@@ -813,17 +818,9 @@ impl kernel::Module for MpudpSend {
             return Err(EINVAL);
         }
         DEFAULT_SPLIT.store(split, Relaxed);
-        // What a namespace without configuration reads, with the `split` just set.
-        NAMESPACES.init_defaults();
-        let key = kernel::static_lock_class!();
-        NAMESPACES.for_every_state(|ns| {
-            // SAFETY: Module init, before the hooks, files and notifier that reach the prober
-            // exist; the state is static and never moves, and `StopProbers` cancels every
-            // timer before unload.
-            unsafe { ns.prober.init::<SendState>(key) };
-        });
         ffi::init_config_lock();
-        let pernet = PERNET.register::<Policy>()?;
+        // With the `split` just set as every namespace's default.
+        let states = NAMESPACES.register::<Policy>()?;
         let netdev = NETDEV.register::<Policy>()?;
         let probers = StopProbers;
         let paths_dir = ffi::SysfsDir::create(c"paths")?;
@@ -847,7 +844,7 @@ impl kernel::Module for MpudpSend {
             _probers: probers,
             _recv_hook: recv_hook,
             _netdev: netdev,
-            _pernet: pernet,
+            _states: states,
         })
     }
 }

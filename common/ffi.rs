@@ -31,6 +31,8 @@ mod netdev;
 mod pernet;
 #[path = "ffi/random.rs"]
 mod random;
+#[path = "ffi/rcu.rs"]
+mod rcu;
 #[path = "ffi/spinlock.rs"]
 mod spinlock;
 #[path = "ffi/sysfs.rs"]
@@ -43,5 +45,6 @@ pub(crate) use net::*;
 pub(crate) use netdev::*;
 pub(crate) use pernet::*;
 pub(crate) use random::*;
+pub(crate) use rcu::*;
 pub(crate) use spinlock::*;
 pub(crate) use sysfs::*;

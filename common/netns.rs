@@ -1,146 +1,248 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Per-network-namespace state: a fixed table searched without locks on the datagram path.
+//! Per-network-namespace state, allocated on a namespace's first configuration write and
+//! found from the namespace itself (`net_generic`): no table, no scan, no limit on how many
+//! namespaces use MPUDP.
 //!
 //! Configuration belongs to the namespace whose task wrote it (interface names only mean
-//! something inside one namespace). A namespace gets a slot on its first configuration write
-//! and loses it when the namespace exits.
+//! something inside one namespace). A namespace that never wrote costs one zeroed machine
+//! word; one that did owns its state until it exits, or the module unloads.
+//!
+//! Lifetime: the state is published in the namespace's slot (Release) only once fully set
+//! up, and read from it (Acquire) under RCU. At exit the slot is cleared first (pre-exit),
+//! and the state is torn down and freed only after the kernel's grace period between the two
+//! exit steps, once the namespace's interfaces are gone; until then the configuration lock's
+//! registry of states still lets the netdevice notifier reach it.
 
+use core::cell::UnsafeCell;
+use core::pin::Pin;
+
+use kernel::alloc::{KVBox, KVec};
 use kernel::prelude::*;
 use kernel::sync::atomic::{Acquire, Atomic, Relaxed, Release};
 
-use crate::ffi::NetId;
+use crate::ffi::{ConfigGuard, NetId, PernetOps, PernetRegistration};
 use crate::parse::Invalid;
 
-/// How many namespaces can hold MPUDP configuration at once.
-pub(crate) const MAX_NAMESPACES: usize = 16;
-
-/// State kept for one namespace; all of it is atomics so the hooks read it without locks.
-pub(crate) trait NsState {
-    /// The state of a namespace that never configured anything.
+/// State kept for one namespace.
+pub(crate) trait NsState: Send + Sync + Sized {
+    /// A state before [`NsState::set_up`].
     const FRESH: Self;
-    /// Returns to [`NsState::FRESH`] (with the module's current defaults).
-    fn reset(&self);
+
+    /// Sets up, in place, the locks and timers the state holds, and publishes its first
+    /// configuration, with the module's defaults (module parameters) and what each namespace
+    /// chooses anew (its session token). Process context.
+    ///
+    /// # Safety
+    ///
+    /// Called once, before the state is reachable by anyone else; the state never moves
+    /// afterwards, and [`NsState::tear_down`] runs before it is freed, also when this fails.
+    unsafe fn set_up(&self) -> Result;
+
+    /// First exit step, while hooks may still reach the state: stop what sends in the
+    /// namespace. Process context, configuration lock held.
+    fn quiesce(&self) {}
+
+    /// Last exit step: no hook or timer reaches the state any more once this returns, and
+    /// what it holds is let go of. Process context.
+    fn tear_down(&self);
 }
 
-/// A slot's owner while its namespace's state waits out a grace period (no namespace lives at
-/// this address).
-const RELEASING: usize = usize::MAX;
-
-struct Slot<S> {
-    /// [`NetId::key`] of the owning namespace; 0 when the slot is free, [`RELEASING`] between
-    /// its namespace's exit and the end of the following grace period.
-    owner: Atomic<usize>,
-    state: S,
+/// Every namespace's state of one module: its pernet slot, and the registry that owns the
+/// states.
+pub(crate) struct NetnsStates<S: NsState> {
+    pernet: PernetOps,
+    /// The states, with the namespace each belongs to; touched only with the configuration
+    /// lock held ([`ConfigGuard`]).
+    registry: UnsafeCell<KVec<(NetId, Pin<KVBox<S>>)>>,
+    /// What a namespace without state reads.
+    defaults: S,
 }
 
-/// The table of per-namespace state.
-pub(crate) struct NetnsTable<S: NsState> {
-    slots: [Slot<S>; MAX_NAMESPACES],
-    /// The state shown to a namespace that has no slot.
-    fresh: S,
-}
+// SAFETY: `registry` is only reached through methods that take the configuration lock's guard;
+// the states themselves are `Sync`.
+unsafe impl<S: NsState> Sync for NetnsStates<S> {}
 
-impl<S: NsState> NetnsTable<S> {
-    /// An empty table.
+impl<S: NsState> NetnsStates<S> {
+    /// No state yet; [`NetnsStates::register`] makes the slots.
     pub(crate) const fn new() -> Self {
         Self {
-            slots: [const {
-                Slot {
-                    owner: Atomic::new(0),
-                    state: S::FRESH,
-                }
-            }; MAX_NAMESPACES],
-            fresh: S::FRESH,
+            pernet: PernetOps::new(),
+            registry: UnsafeCell::new(KVec::new()),
+            defaults: S::FRESH,
         }
     }
 
-    /// The state of `net`, if it has any. Lock-free; the datagram path uses this.
-    pub(crate) fn find(&self, net: NetId) -> Option<&S> {
-        let key = net.key();
-        if key == 0 {
-            // 0 marks a free slot; no namespace has it.
-            return None;
-        }
-        self.slots
-            .iter()
-            .find(|slot| slot.owner.load(Acquire) == key)
-            .map(|slot| &slot.state)
+    /// Gives every namespace a slot, and sets up the state shown to namespaces without one.
+    /// Module init, before any hook, file or notifier can look a state up. `E` calls
+    /// [`NetnsStates::pre_exit`] and [`NetnsStates::exit`].
+    pub(crate) fn register<E: crate::ffi::NetExit>(&'static self) -> Result<NetnsRegistration<S>> {
+        let defaults = Defaults(&self.defaults);
+        // SAFETY: Once (the module's init), before sysfs can read it; a static never moves,
+        // and `Defaults` tears it down at unload, also if this fails.
+        unsafe { self.defaults.set_up() }?;
+        Ok(NetnsRegistration {
+            _pernet: self.pernet.register::<E>()?,
+            _defaults: defaults,
+        })
     }
 
-    /// The state of `net` for reading by sysfs: its own, or the defaults.
-    pub(crate) fn view(&self, net: NetId) -> &S {
-        self.find(net).unwrap_or(&self.fresh)
+    /// The state of `net`, if it has any. Lock-free: the datagram path uses this.
+    ///
+    /// # Safety
+    ///
+    /// The module's registration is alive and the namespace is alive, for `'a`, and the
+    /// caller is inside an RCU read-side critical section for `'a`, or is a task of the
+    /// namespace (a state is freed only after its namespace's exit and a grace period).
+    pub(crate) unsafe fn find<'a>(&self, net: NetId) -> Option<&'a S> {
+        // SAFETY: The caller's contract.
+        let slot = unsafe { self.pernet.slot(net) }?;
+        let state = slot.load(Acquire) as *const S;
+        // SAFETY: A non-zero slot points to a state that `claim` set up before publishing it
+        // (Release, paired with the Acquire above) and that is freed only after the slot is
+        // cleared and a grace period has passed, or the namespace has exited (the caller's
+        // contract rules out both for `'a`).
+        unsafe { state.as_ref() }
     }
 
-    /// Takes the module's defaults (module parameters) into the state shown to namespaces
-    /// without configuration; call once in module init, before any sysfs file exists.
-    pub(crate) fn init_defaults(&self) {
-        self.fresh.reset();
+    /// The state of `net` for sysfs: its own, or the defaults.
+    ///
+    /// # Safety
+    ///
+    /// As [`NetnsStates::find`]; a sysfs callback of a task in `net` qualifies (the files go
+    /// before the registration does).
+    pub(crate) unsafe fn view<'a>(&'a self, net: NetId) -> &'a S {
+        // SAFETY: The caller's contract.
+        unsafe { self.find(net) }.unwrap_or(&self.defaults)
     }
 
-    /// The state of `net`, claiming a slot if it has none (`ENOSPC` when all are taken).
-    /// The caller holds the configuration lock, so two writers never claim for one namespace.
-    pub(crate) fn claim(&self, net: NetId) -> Result<&S> {
-        if net.key() == 0 {
-            return Err(EINVAL);
-        }
-        if let Some(state) = self.find(net) {
+    /// The state of `net`, allocated and set up on its first configuration write (`ENOMEM`
+    /// when memory is short).
+    ///
+    /// # Safety
+    ///
+    /// As [`NetnsStates::find`] (the writer is a task of `net`).
+    pub(crate) unsafe fn claim<'a>(&'a self, net: NetId, config: &'a ConfigGuard) -> Result<&'a S> {
+        // SAFETY: The caller's contract.
+        let slot = unsafe { self.pernet.slot(net) }.ok_or(ENODEV)?;
+        // SAFETY: As above; the configuration lock serialises claims, so none can publish
+        // between this look-up and the store below.
+        if let Some(state) = unsafe { self.find(net) } {
             return Ok(state);
         }
-        let slot = self
-            .slots
-            .iter()
-            .find(|slot| slot.owner.load(Relaxed) == 0)
-            .ok_or(ENOSPC)?;
-        slot.state.reset();
-        // Publish the owner after the reset, so that a hook that finds it sees fresh state.
-        slot.owner.store(net.key(), Release);
-        Ok(&slot.state)
+        // SAFETY: Only `for_each` and `pre_exit` hold shared references to the registry, and
+        // neither is running (their callers never write configuration, nor exit a namespace).
+        let registry = unsafe { self.registry_mut(config) };
+        // Room first, so that the state, once set up, can always be handed to the registry.
+        registry.reserve(1, GFP_KERNEL)?;
+        // Built in place: the receiver's state (its reorder buffer) is far larger than a
+        // kernel stack, so it must never exist as a temporary.
+        let mut uninit = KVBox::<S>::new_uninit(GFP_KERNEL)?;
+        // SAFETY: `as_mut_ptr` is valid for a write of one `S`; a constant written through a
+        // pointer is copied straight into place.
+        unsafe { uninit.as_mut_ptr().write(S::FRESH) };
+        // SAFETY: Initialised by the write above.
+        let state = KVBox::into_pin(unsafe { uninit.assume_init() });
+        // SAFETY: Once, before anyone else can reach it (it is published below); pinned in its
+        // allocation, which the registry owns until `exit` tears it down and frees it.
+        if let Err(e) = unsafe { state.set_up() } {
+            // Never published: torn down and freed here.
+            state.tear_down();
+            return Err(e);
+        }
+        let published: *const S = &*state;
+        if registry.push_within_capacity((net, state)).is_err() {
+            // Not reached: room was reserved above.
+            return Err(ENOMEM);
+        }
+        slot.store(published as usize, Release);
+        // SAFETY: Just published; owned by the registry until `exit`, which the caller's
+        // contract puts after `'a`.
+        Ok(unsafe { &*published })
     }
 
-    /// Calls `f` with every namespace that holds state, and its state.
-    pub(crate) fn for_each(&self, mut f: impl FnMut(NetId, &S)) {
-        for slot in &self.slots {
-            let key = slot.owner.load(Acquire);
-            if key != 0 && key != RELEASING {
-                f(NetId::from_key(key), &slot.state);
-            }
+    /// Calls `f` with every namespace that holds state, and its state (including a namespace
+    /// between its two exit steps, whose interfaces are still going away).
+    pub(crate) fn for_each(&self, config: &ConfigGuard, mut f: impl FnMut(NetId, &S)) {
+        for (net, state) in self.registry(config).iter() {
+            f(*net, state);
         }
     }
 
-    /// Calls `f` with every state in the table, claimed or not, and the defaults' (module
-    /// init and unload: setting up and tearing down what each state holds).
-    pub(crate) fn for_every_state(&'static self, mut f: impl FnMut(&'static S)) {
-        for slot in &self.slots {
-            f(&slot.state);
+    /// First exit step of `net`: hooks can no longer find its state (after the grace period
+    /// that the kernel lets pass before [`NetnsStates::exit`]).
+    pub(crate) fn pre_exit(&self, net: NetId, config: &ConfigGuard) {
+        let Some(state) = self.registry(config).iter().find(|(n, _)| *n == net) else {
+            return;
+        };
+        state.1.quiesce();
+        // SAFETY: The namespace is alive until its exit steps are done, and the registration
+        // is alive while the kernel runs them.
+        if let Some(slot) = unsafe { self.pernet.slot(net) } {
+            slot.store(0, Relaxed);
         }
-        f(&self.fresh);
     }
 
-    /// Forgets `net` (it is exiting). The slot can be claimed again only after a grace
-    /// period, so that a hook still reading the old state (hooks run under RCU) never sees
-    /// it reset for another namespace; `teardown` runs on the state after that grace period,
-    /// when no hook can reach it any more. Process context; the caller holds the
-    /// configuration lock, so releases and claims never interleave.
-    pub(crate) fn release(&self, net: NetId, mut teardown: impl FnMut(&S)) {
-        let key = net.key();
-        let mut released = false;
-        for slot in &self.slots {
-            if slot.owner.load(Relaxed) == key {
-                slot.owner.store(RELEASING, Release);
-                released = true;
-            }
+    /// Last exit step of `net`: its state is torn down and freed.
+    pub(crate) fn exit(&self, net: NetId, config: &ConfigGuard) {
+        // SAFETY: As in `claim`.
+        let registry = unsafe { self.registry_mut(config) };
+        let Some(i) = registry.iter().position(|(n, _)| *n == net) else {
+            return;
+        };
+        if let Ok((_, state)) = registry.remove(i) {
+            state.tear_down();
+            drop(state);
         }
-        if released {
-            kernel::sync::rcu::synchronize_rcu();
-            for slot in &self.slots {
-                if slot.owner.load(Relaxed) == RELEASING {
-                    teardown(&slot.state);
-                    slot.owner.store(0, Release);
-                }
-            }
+        if registry.is_empty() {
+            // The last state is gone (module unload ends here): its memory too.
+            *registry = KVec::new();
         }
+    }
+
+    /// The registry, for reading.
+    fn registry<'a>(&'a self, _config: &'a ConfigGuard) -> &'a KVec<(NetId, Pin<KVBox<S>>)> {
+        // SAFETY: The configuration lock is held for `'a` (the guard), so no other CPU writes
+        // the registry; this CPU writes it only through `registry_mut`, whose callers ensure
+        // that no reference from here is live then.
+        unsafe { &*self.registry.get() }
+    }
+
+    /// The registry, for changing.
+    ///
+    /// # Safety
+    ///
+    /// No other reference to the registry (from [`NetnsStates::registry`] or this) is live
+    /// while the returned one is: the callers are `claim` and `exit`, which never run inside
+    /// `for_each` or `pre_exit`.
+    #[expect(
+        clippy::mut_from_ref,
+        reason = "the configuration lock's guard and the caller's contract make it exclusive"
+    )]
+    unsafe fn registry_mut<'a>(
+        &'a self,
+        _config: &'a ConfigGuard,
+    ) -> &'a mut KVec<(NetId, Pin<KVBox<S>>)> {
+        // SAFETY: The configuration lock is held for `'a` (the guard), and the caller's
+        // contract rules out other references on this CPU.
+        unsafe { &mut *self.registry.get() }
+    }
+}
+
+/// The namespace states' registration: dropping it (module unload, once the hooks, files and
+/// notifier are gone) runs both exit steps for every namespace, so frees every state, then
+/// tears down the defaults.
+pub(crate) struct NetnsRegistration<S: NsState + 'static> {
+    _pernet: PernetRegistration,
+    _defaults: Defaults<S>,
+}
+
+/// The state shown to namespaces without one; torn down when dropped.
+struct Defaults<S: NsState + 'static>(&'static S);
+
+impl<S: NsState> Drop for Defaults<S> {
+    fn drop(&mut self) {
+        self.0.tear_down();
     }
 }
 
@@ -163,12 +265,6 @@ impl PathCounters {
     pub(crate) fn count(&self, len: usize) {
         self.datagrams.add(1u64, Relaxed);
         self.bytes.add(len as u64, Relaxed);
-    }
-
-    /// Zeroes the counters (only when a namespace's slot is recycled).
-    pub(crate) fn reset(&self) {
-        self.datagrams.store(0, Relaxed);
-        self.bytes.store(0, Relaxed);
     }
 }
 

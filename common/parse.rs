@@ -79,9 +79,9 @@ pub(crate) fn parse_in_range(input: &[u8], min: u32, max: u32) -> Result<u32, In
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Scheduler {
     /// The fixed `split` ratio.
-    Split = 0,
+    Split,
     /// Path-aware: by measured RTT, loss and delivered rate.
-    Rtt = 1,
+    Rtt,
 }
 
 impl Scheduler {
@@ -90,15 +90,6 @@ impl Scheduler {
         match self {
             Scheduler::Split => "split",
             Scheduler::Rtt => "rtt",
-        }
-    }
-
-    /// The inverse of `as u32`.
-    pub(crate) fn from_u32(v: u32) -> Self {
-        if v == Scheduler::Rtt as u32 {
-            Scheduler::Rtt
-        } else {
-            Scheduler::Split
         }
     }
 }
@@ -163,21 +154,6 @@ pub(crate) struct Peer {
     pub(crate) alternate: Ipv4,
 }
 
-impl Peer {
-    /// Packs both addresses into one word so that readers never see half of an update.
-    pub(crate) fn pack(self) -> u64 {
-        (u64::from(self.primary.0) << 32) | u64::from(self.alternate.0)
-    }
-
-    /// The inverse of [`Peer::pack`]; 0 means no peer.
-    pub(crate) fn unpack(packed: u64) -> Option<Peer> {
-        (packed != 0).then_some(Peer {
-            primary: Ipv4((packed >> 32) as u32),
-            alternate: Ipv4(packed as u32),
-        })
-    }
-}
-
 /// Whether a datagram between ports `sport` and `dport` belongs to the tunnel on `port`
 /// (source or destination, either direction); never while no port is set (0). The address
 /// half of the tunnel's scope is each hook's own: which of the peer's addresses it expects
@@ -225,28 +201,6 @@ impl IfName {
     /// The name as text (parsing admits only printable ASCII).
     pub(crate) fn as_str(&self) -> &str {
         core::str::from_utf8(self.as_bytes()).unwrap_or("?")
-    }
-
-    /// Two words, for storage in atomics.
-    pub(crate) fn to_words(self) -> [u64; 2] {
-        let mut words = [0u64; 2];
-        for (word, chunk) in words.iter_mut().zip(self.0.chunks_exact(8)) {
-            let mut bytes = [0u8; 8];
-            bytes.copy_from_slice(chunk);
-            *word = u64::from_ne_bytes(bytes);
-        }
-        words
-    }
-
-    /// The inverse of [`IfName::to_words`].
-    pub(crate) fn from_words(words: [u64; 2]) -> Self {
-        let mut name = IfName::default();
-        for (chunk, word) in name.0.chunks_exact_mut(8).zip(words) {
-            chunk.copy_from_slice(&word.to_ne_bytes());
-        }
-        // The last byte stays NUL whatever the words held.
-        name.0[IFNAME_MAX] = 0;
-        name
     }
 }
 

@@ -20,7 +20,8 @@
 //!   data headers) plus four deviations and a margin, at most `reorder_max_ms`; the memory
 //!   held is at most `reorder_max_kb` (skb truesize), and at most [`SLOTS`] datagrams.
 //! - Teardown: [`PeerReorder::flush`] delivers (or frees) everything held before it returns;
-//!   [`PeerReorder::shut_down`] also stops the timer, for unload and namespace exit.
+//!   [`PeerReorder::shut_down`] also stops the timer, for unload and namespace exit, before
+//!   the buffer is freed.
 
 use core::mem::offset_of;
 use core::ops::DerefMut;
@@ -126,8 +127,6 @@ pub(crate) struct Snapshot {
 pub(crate) struct PeerReorder {
     timer: SoftTimer,
     inner: SoftirqLock<Inner>,
-    /// `recv/reorder`: 1 to restore order, 0 to deliver as datagrams arrive.
-    pub(crate) enabled: Atomic<u32>,
     /// `recv/reorder_max_ms`: the longest a datagram waits for a gap before it.
     pub(crate) max_wait_ms: Atomic<u32>,
     /// `recv/reorder_max_kb`: the most memory held.
@@ -137,7 +136,7 @@ pub(crate) struct PeerReorder {
 impl TimerOwner for PeerReorder {
     const TIMER_OFFSET: usize = offset_of!(PeerReorder, timer);
 
-    fn fired(&'static self) {
+    fn fired(&self) {
         // SAFETY: Soft hrtimers fire in softirq context.
         let Some(mut inner) = (unsafe { self.inner.lock_in_softirq() }) else {
             return;
@@ -160,7 +159,6 @@ impl PeerReorder {
         Self {
             timer: SoftTimer::new(),
             inner: SoftirqLock::new(Inner::EMPTY),
-            enabled: Atomic::new(1),
             max_wait_ms: Atomic::new(DEFAULT_MAX_WAIT_MS),
             max_kb: Atomic::new(DEFAULT_MAX_KB),
         }
@@ -170,13 +168,13 @@ impl PeerReorder {
     ///
     /// # Safety
     ///
-    /// `self` is `'static` and never moves; called once, in module init, before the receive
-    /// hook is registered; the module calls [`PeerReorder::shut_down`] before it is unloaded.
-    pub(crate) unsafe fn init(&'static self, key: Pin<&'static LockClassKey>) {
+    /// `self` never moves again; called once, before the receive hook can find the buffer;
+    /// the owner calls [`PeerReorder::shut_down`] before it is freed.
+    pub(crate) unsafe fn init(&self, key: Pin<&'static LockClassKey>) {
         // SAFETY: Once, before anything can reach the lock (the caller's contract).
         unsafe { self.inner.init(c"mpudp_reorder", key) };
-        // SAFETY: The timer is this `'static` value's field at `TIMER_OFFSET`, set up once
-        // before anything can start it, and cancelled by `shut_down` before unload.
+        // SAFETY: The timer is this buffer's field at `TIMER_OFFSET`, set up once before
+        // anything can start it, and cancelled by `shut_down` before the buffer is freed.
         unsafe { self.timer.setup::<Self>() };
     }
 
@@ -343,20 +341,6 @@ impl PeerReorder {
         if let Some(mut inner) = self.inner.lock_irq() {
             inner.buffer.forget();
             inner.delays = [RelativeDelay::UNMEASURED; MAX_PATHS];
-        }
-    }
-
-    /// Zeroes the counters and the delays (a namespace's state is recycled, and the buffer
-    /// was flushed when its last namespace exited). Process context.
-    pub(crate) fn reset(&self) {
-        self.enabled.store(1, Relaxed);
-        self.max_wait_ms.store(DEFAULT_MAX_WAIT_MS, Relaxed);
-        self.max_kb.store(DEFAULT_MAX_KB, Relaxed);
-        if let Some(mut inner) = self.inner.lock_irq() {
-            inner.buffer.counters = Counters::default();
-            inner.delays = [RelativeDelay::UNMEASURED; MAX_PATHS];
-            inner.queue.drops = 0;
-            inner.unheld = 0;
         }
     }
 

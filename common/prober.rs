@@ -100,26 +100,11 @@ impl PathStatus {
         self.delivered_kbps.store(0, Relaxed);
         self.sent_kbps.store(0, Relaxed);
     }
-
-    fn reset(&self) {
-        self.forget();
-        for counter in [
-            &self.peer_rx_datagrams,
-            &self.peer_rx_bytes,
-            &self.probes_sent,
-            &self.probes_answered,
-            &self.down_events,
-            &self.up_events,
-        ] {
-            counter.store(0, Relaxed);
-        }
-    }
 }
 
 /// Where the probes of one round go: the tunnel's configuration as the prober reads it.
 pub(crate) struct Tunnel {
-    /// The peer's addresses, packed by [`Peer::pack`]; 0 when unset.
-    pub(crate) peer: u64,
+    pub(crate) peer: Option<Peer>,
     /// The tunnel's UDP port; 0 when unset.
     pub(crate) port: u32,
     /// The tunnel's ports as its latest in-scope datagram used them, local in the high half;
@@ -172,8 +157,8 @@ struct ProbeBooks {
     capability: Capability,
     /// When probing started: a path never answered has been silent since then.
     started_ns: u64,
-    /// The peer (packed) the capability was learned for: another peer must prove it again.
-    peer: u64,
+    /// The peer the capability was learned for: another peer must prove it again.
+    peer: Option<Peer>,
 }
 
 impl ProbeBooks {
@@ -182,15 +167,15 @@ impl ProbeBooks {
         paths: [PathBook::new(), PathBook::new()],
         capability: Capability::new(),
         started_ns: 0,
-        peer: 0,
+        peer: None,
     };
 
-    /// Fresh measurements, probing `net` (or none) from `now_ns` for `peer`.
-    fn reset(&mut self, net: Option<NetId>, now_ns: u64, peer: u64) {
+    /// Fresh measurements, probing `net` from `now_ns` for `peer`.
+    fn reset(&mut self, net: NetId, now_ns: u64, peer: Option<Peer>) {
         for path in &mut self.paths {
             path.reset();
         }
-        self.net = net;
+        self.net = Some(net);
         self.capability = Capability::new();
         self.started_ns = now_ns;
         self.peer = peer;
@@ -241,39 +226,24 @@ impl Prober {
     ///
     /// # Safety
     ///
-    /// `self` is the prober of the `'static` `T`, at the offset `T::TIMER_OFFSET` gives for
-    /// its timer. Called once, before anything can reach the prober, and the module cancels
-    /// the timer ([`Prober::stop`]) before its code is freed.
+    /// `self` is the prober of a `T` that never moves again, at the offset `T::TIMER_OFFSET`
+    /// gives for its timer. Called once, before anything can reach the prober, and the owner
+    /// stops it ([`Prober::stop`]) before it is freed.
     pub(crate) unsafe fn init<T: TimerOwner>(&self, key: Pin<&'static LockClassKey>) {
-        // SAFETY: The caller's contract: once, before use, in a `'static` that never moves.
+        // SAFETY: The caller's contract: once, before use, in a `T` that never moves.
         unsafe {
             self.books.init(c"mpudp_prober", key);
             self.timer.setup::<T>();
         }
     }
 
-    /// Back to [`Prober::new`]'s state, counters too, for a recycled namespace slot (whose
-    /// prober was stopped when its namespace exited). Process context.
-    pub(crate) fn reset(&self) {
-        self.interval_ms.store(PROBE_INTERVAL_MS.0, Relaxed);
-        self.down_after.store(PROBE_DOWN_AFTER.0, Relaxed);
-        for path in &self.paths {
-            path.reset();
-        }
-        self.peer_kind.store(PeerKind::Unknown as u32, Relaxed);
-        self.replies_ignored.store(0, Relaxed);
-        if let Some(mut books) = self.books.lock_irq() {
-            books.reset(None, 0, 0);
-        }
-    }
-
-    /// Starts probing `net` for `peer` (packed) afresh: fresh measurements, the first round at
+    /// Starts probing `net` for `peer` afresh: fresh measurements, the first round at
     /// once. Process context, configuration lock held.
-    pub(crate) fn start(&self, net: NetId, peer: u64) {
+    pub(crate) fn start(&self, net: NetId, peer: Option<Peer>) {
         self.stop();
         let now = ffi::now_ns();
         if let Some(mut books) = self.books.lock_irq() {
-            books.reset(Some(net), now, peer);
+            books.reset(net, now, peer);
         }
         self.timer.start_at(now, 0);
     }
@@ -374,7 +344,7 @@ impl Prober {
         let seq = book.window.sent(now);
         self.paths[i].probes_sent.add(1u64, Relaxed);
         let port = u16::try_from(tunnel.port).unwrap_or(0);
-        let peer = Peer::unpack(tunnel.peer).filter(|_| port != 0)?;
+        let peer = tunnel.peer.filter(|_| port != 0)?;
         let (local_port, remote_port) = match tunnel.ports {
             0 => (port, port),
             ports => ((ports >> 16) as u16, ports as u16),

@@ -911,6 +911,49 @@ namespaces_ok() {
 	mpudp_configure "$NS_SRV" 50
 }
 
+# Each namespace's state is allocated on its first write and freed when the namespace goes
+# (main had a table of 16 slots, and the namespace after them got ENOSPC). MANY_NS namespaces
+# each write their own values, with probing on (a prober timer to stop at exit), read them
+# back, and are deleted; a namespace that only reads sees the defaults. Leaks of the freed
+# states show in kmemleak (dmesg_clean_ok, debug kernel).
+MANY_NS=40
+many_namespaces_ok() {
+	local i ns want_split want_wait default_split
+	default_split=$(cat "$SYSFS/split")
+	for i in $(seq "$MANY_NS"); do
+		ns=mpudp-many-$i
+		ip netns add "$ns" || { fail "cannot add namespace $ns"; return 1; }
+		# Documentation addresses, in a namespace with no interface up: probes have no route.
+		ip netns exec "$ns" sh -c "echo $i > $SYSFS/split &&
+			echo 192.0.2.$i 198.51.100.$i > $SYSFS/peer && echo 1194 > $SYSFS/port &&
+			echo 1 > $SYSFS/probing && echo $((i * 5)) > $SYSFS/recv/reorder_max_ms" ||
+			{ fail "namespace $i of $MANY_NS could not configure MPUDP"; many_namespaces_down; return 1; }
+	done
+	for i in $(seq "$MANY_NS"); do
+		ns=mpudp-many-$i
+		want_split=$i want_wait=$((i * 5))
+		[ "$(knob "$ns" split)" = "$want_split" ] && [ "$(knob "$ns" recv/reorder_max_ms)" = "$want_wait" ] &&
+			[ "$(knob "$ns" peer)" = "192.0.2.$i 198.51.100.$i" ] || {
+			fail "namespace $i reads split $(knob "$ns" split), reorder_max_ms $(knob "$ns" recv/reorder_max_ms), peer '$(knob "$ns" peer)'"
+			many_namespaces_down
+			return 1
+		}
+	done
+	many_namespaces_down
+	ip netns add mpudp-fresh || return 1
+	[ "$(knob mpudp-fresh split)" = "$default_split" ] && [ "$(knob mpudp-fresh recv/reorder_max_ms)" = 250 ] &&
+		[ -z "$(knob mpudp-fresh peer)" ] || { fail "a new namespace does not read the defaults"; ip netns del mpudp-fresh; return 1; }
+	ip netns del mpudp-fresh
+}
+
+many_namespaces_down() {
+	local i
+	for i in $(seq "$MANY_NS"); do
+		ip netns del "mpudp-many-$i" 2>/dev/null
+	done
+	return 0
+}
+
 fuzz_ok() {
 	local out
 	out=$(in_cli /usr/bin/python3 "$MPUDP_DIR/selftests/sysfs_fuzz.py" "$FUZZ_WRITES" 7) || {
@@ -988,7 +1031,7 @@ dmesg_clean_ok() {
 }
 
 ktap_print_header
-ktap_set_plan 46
+ktap_set_plan 47
 
 dmesg -C
 # Multi-threaded QEMU TCG can run a stale int3 after the kernel re-patched a static branch
@@ -1057,6 +1100,7 @@ check "probes travel in the tunnel's 5-tuple on both paths; no socket, thread or
 check "a peer that never answers probes gets no header; datagrams arrive unmodified" plain_peer_ok
 check "a peer without probe responder: fixed split still works" no_responder_ok
 check "configuration belongs to its namespace; user-namespace root cannot write" namespaces_ok
+check "$MANY_NS namespaces hold their own state at once, freed when they go" many_namespaces_ok
 check "fuzz: $FUZZ_WRITES random writes per file, rejects keep the value, accepts read back canonically" fuzz_ok
 check "concurrent writers on every file while traffic flows" concurrent_writers_ok
 check "$STRESS_CYCLES load/unload cycles in random order under a flood" load_unload_cycles_ok

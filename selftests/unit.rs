@@ -86,10 +86,8 @@ fn peer_is_a_pair_or_nothing_and_prints_canonically() {
     let peer = parse_peer(b"10.0.1.2 10.0.2.2\n").unwrap().unwrap();
     assert_eq!(peer.primary, ip(10, 0, 1, 2));
     assert_eq!(peer.alternate, ip(10, 0, 2, 2));
-    assert_eq!(Peer::unpack(peer.pack()), Some(peer));
     assert_eq!(format!("{peer}"), "10.0.1.2 10.0.2.2");
     assert_eq!(parse_peer(b"\n"), Ok(None));
-    assert_eq!(Peer::unpack(0), None);
     for bad in [
         &b"10.0.1.2"[..],
         b"10.0.1.2  10.0.2.2",
@@ -104,7 +102,6 @@ fn peer_is_a_pair_or_nothing_and_prints_canonically() {
 fn interface_names_follow_the_kernel_rules() {
     let name = parse_ifname(b"eth1\n").unwrap().unwrap();
     assert_eq!(name.as_bytes(), b"eth1");
-    assert_eq!(IfName::from_words(name.to_words()), name);
     assert_eq!(format!("{name}"), "eth1");
     assert_eq!(
         parse_ifname(b"abcdefghijklmno")
@@ -154,7 +151,6 @@ fn scheduler_names_and_bounded_numbers() {
     }
     for s in [Scheduler::Split, Scheduler::Rtt] {
         assert_eq!(parse_scheduler(s.name().as_bytes()), Ok(s));
-        assert_eq!(Scheduler::from_u32(s as u32), s);
     }
     assert_eq!(parse_in_range(b"10", 10, 10_000), Ok(10));
     assert_eq!(parse_in_range(b"9", 10, 10_000), Err(Invalid::OutOfRange));

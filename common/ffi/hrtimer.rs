@@ -1,37 +1,39 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! A high-resolution timer that fires in softirq context, usable in a `static`.
+//! A high-resolution timer that fires in softirq context, embedded in a value that is built
+//! in place (a `const` written into its allocation).
 //!
-//! The kernel crate's `HrTimer` needs pinned initialisation and an owning pointer type; a
-//! `static` table has neither. This one is set up once, in module init, for an owner that it
-//! finds from the timer's address when it fires ([`TimerOwner`]). Its times are
-//! `CLOCK_MONOTONIC` nanoseconds, the clock of [`crate::ffi::now_ns`].
+//! The kernel crate's `HrTimer` needs pin-init and an owning pointer type; per-namespace state
+//! built from a `const` has neither. This one is set up once its owner has its final address,
+//! for an owner that it finds from the timer's address when it fires ([`TimerOwner`]). Its
+//! times are `CLOCK_MONOTONIC` nanoseconds, the clock of [`crate::ffi::now_ns`].
 
 use core::sync::atomic::{AtomicBool, Ordering};
 
 use kernel::{bindings, prelude::*, types::Opaque};
 
-/// A `'static` value that holds a [`SoftTimer`] and is told when it fires.
-pub(crate) trait TimerOwner: Sync + 'static {
+/// A value that holds a [`SoftTimer`] and is told when it fires; it cancels the timer
+/// ([`SoftTimer::cancel`]) before it is freed.
+pub(crate) trait TimerOwner: Sync {
     /// The byte offset of the timer within `Self` (`core::mem::offset_of!`).
     const TIMER_OFFSET: usize;
     /// Called in softirq context when the timer fires. To fire again, it re-arms the timer
     /// with [`SoftTimer::start_at`].
-    fn fired(&'static self);
+    fn fired(&self);
 }
 
 /// Called by the hrtimer core, in softirq context, when a timer set up for `T` fires.
 ///
 /// # Safety
 ///
-/// `timer` is the timer of a `'static` `T`, at `T::TIMER_OFFSET` (see `SoftTimer::setup`).
+/// `timer` is the timer of a live `T`, at `T::TIMER_OFFSET` (see `SoftTimer::setup`).
 unsafe extern "C" fn fired_trampoline<T: TimerOwner>(
     timer: *mut bindings::hrtimer,
 ) -> bindings::hrtimer_restart {
     // `raw` is the first field of a `repr(C)` `SoftTimer`, so the timer's address is the
     // `SoftTimer`'s.
-    // SAFETY: By `setup`'s contract, stepping back `TIMER_OFFSET` bytes gives the `'static`
-    // `T` that holds this timer.
+    // SAFETY: By `setup`'s contract, stepping back `TIMER_OFFSET` bytes gives the `T` that
+    // holds this timer, which cancels it (waiting for this callback) before it is freed.
     let owner = unsafe { &*timer.cast::<u8>().sub(T::TIMER_OFFSET).cast::<T>() };
     owner.fired();
     bindings::hrtimer_restart::HRTIMER_NORESTART
@@ -47,7 +49,7 @@ pub(crate) struct SoftTimer {
 
 // SAFETY: The kernel's hrtimer code serialises every operation on the timer itself.
 unsafe impl Sync for SoftTimer {}
-// SAFETY: As for `SoftirqLock`: used in place only, in a `static`.
+// SAFETY: As for `SoftirqLock`: used in place only, once set up (its owner never moves).
 unsafe impl Send for SoftTimer {}
 
 impl SoftTimer {
@@ -63,9 +65,10 @@ impl SoftTimer {
     ///
     /// # Safety
     ///
-    /// `self` is the field at `T::TIMER_OFFSET` of a `'static` `T`. Called once per timer,
-    /// before it can be started, while no other CPU can reach it. The module cancels the
-    /// timer ([`SoftTimer::cancel`]) before its code is freed.
+    /// `self` is the field at `T::TIMER_OFFSET` of a `T` that never moves again. Called once
+    /// per timer, before it can be started, while no other CPU can reach it. The owner cancels
+    /// the timer ([`SoftTimer::cancel`]) before it is freed, and the module before its code
+    /// is.
     pub(crate) unsafe fn setup<T: TimerOwner>(&self) {
         // SAFETY: `raw` is memory for a timer that no one uses yet (the caller's contract);
         // `hrtimer_setup` initialises it.

@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! A spinlock for state that the datagram path (softirq) and process context share, usable in
-//! a `static`.
+//! A spinlock for state that the datagram path (softirq) and process context share, embedded
+//! in a value built in place (a `const` written into its allocation).
 //!
-//! The kernel crate's locks need pinned initialisation, which a `static` table cannot give;
-//! this one is initialised once, in module init, before anything can take it. In softirq
+//! The kernel crate's locks need pin-init, which state built from a `const` cannot give; this
+//! one is initialised once its owner has its final address, before anything can take it. In softirq
 //! context it is taken plainly; in process context with interrupts (and so softirqs) off on
 //! this CPU, so that a softirq can never spin on it under its holder.
 
@@ -25,8 +25,8 @@ pub(crate) struct SoftirqLock<T> {
 
 // SAFETY: `data` is only reached through a guard, which exists only while the lock is held.
 unsafe impl<T: Send> Sync for SoftirqLock<T> {}
-// SAFETY: Moving the lock moves the data; a `SoftirqLock` is only ever used in place (it lives
-// in a `static`), and an uninitialised one holds no kernel state.
+// SAFETY: Moving the lock moves the data; a `SoftirqLock` is only ever used in place once
+// initialised (its owner never moves again), and an uninitialised one holds no kernel state.
 unsafe impl<T: Send> Send for SoftirqLock<T> {}
 
 impl<T> SoftirqLock<T> {
@@ -43,9 +43,9 @@ impl<T> SoftirqLock<T> {
     ///
     /// # Safety
     ///
-    /// Called once per lock, before any other method, while no other CPU can reach it (module
-    /// init, before the hooks, timers and files that take it exist); the lock never moves
-    /// afterwards.
+    /// Called once per lock, before any other method, while no other CPU can reach it (before
+    /// its owner is published to the hooks, timers and files that take it); the lock never
+    /// moves afterwards.
     pub(crate) unsafe fn init(&self, name: &'static CStr, key: Pin<&'static LockClassKey>) {
         // SAFETY: `raw` is valid memory for a spinlock that no one uses yet (the caller's
         // contract), and `name` and `key` are static, as lockdep requires.
