@@ -316,13 +316,17 @@ impl ffi::InterfacesChanged for Policy {
     fn interfaces_changed() {
         let lock = ffi::config_lock();
         NAMESPACES.for_each(&lock, |net, ns| {
-            let name = ns.config().secondary_name;
+            let config = ns.config();
+            let name = config.secondary_name;
             if name.as_bytes().is_empty() {
                 return;
             }
             // SAFETY: A namespace holding state is alive: its exit removes the state under
             // the configuration lock, which this holds.
             let ifindex = unsafe { net.ifindex(&name) }.unwrap_or(0);
+            if ifindex == config.secondary_ifindex {
+                return;
+            }
             let resolved = ns.config.update(&lock, |c| c.secondary_ifindex = ifindex);
             if resolved.is_err() && REJECT_LOG.allow() {
                 pr_warn!(
