@@ -450,21 +450,28 @@ within_pct() {
 # asserts that the srtt is not below the netem RTT and that, less the VM's own RTT, it is
 # within the tolerance of it. An srtt that ignored the path's delay, double-counted it or
 # took it from the wrong path still fails.
+# The server (whose answers the client measures) starts first: a client that probes before
+# the server answers takes it for plain after 10 unanswered probes (1 s) and then probes once
+# per 10 s. The module reload before this test leaves probing off at both ends, and on the
+# debug kernel starting the server took longer than that second: the base phase read 0.
 srtt_ok() {
-	local p s p_base s_base
+	local p s p_base s_base base_kind
 	path_netem 0 "$RATE" 0 && path_netem 1 "$RATE" 0 || return 1
-	mpudp_probing "$NS_CLI" && mpudp_probing "$NS_SRV" || return 1
+	mpudp_probing "$NS_SRV" && mpudp_probing "$NS_CLI" || return 1
 	sleep 2
 	p_base=$(knob "$NS_CLI" paths/primary/srtt_us)
 	s_base=$(knob "$NS_CLI" paths/secondary/srtt_us)
+	base_kind=$(knob "$NS_CLI" peer_kind)
 	path_netem 0 "$RATE" 10 && path_netem 1 "$RATE" 50 || return 1
-	mpudp_probing "$NS_CLI" && mpudp_probing "$NS_SRV" || return 1
+	mpudp_probing "$NS_SRV" && mpudp_probing "$NS_CLI" || return 1
 	sleep 3
 	p=$(knob "$NS_CLI" paths/primary/srtt_us)
 	s=$(knob "$NS_CLI" paths/secondary/srtt_us)
 	ktap_print_msg "srtt primary $p us (netem RTT 20000, VM's own $p_base)," \
-		"secondary $s us (netem RTT 100000, VM's own $s_base);" \
+		"secondary $s us (netem RTT 100000, VM's own $s_base; peer $base_kind then);" \
 		"states $(cli_path_states)"
+	[ "$p_base" -gt 0 ] && [ "$s_base" -gt 0 ] ||
+		{ fail "no probe answered in the base phase (peer $base_kind)"; return 1; }
 	# The VM's own RTT is a small part of the round trip, or the bound below means nothing.
 	[ "$p_base" -le "$SRTT_BASE_MAX_US" ] && [ "$s_base" -le "$SRTT_BASE_MAX_US" ] ||
 		{ fail "the VM's own RTT is above $SRTT_BASE_MAX_US us"; return 1; }
@@ -697,19 +704,23 @@ reorder_memory_cap_ok() {
 }
 
 # held_prepare: the secondary path 1.5 s slower than the primary (measured by the server),
-# then blackholed (for data only: probe_down_after 100 keeps it in use for 10 s), and
-# recv/reorder_max_ms 5000: the primary path's datagrams wait about 1.5 s each for gaps that
-# never fill, long enough to act on them under TCG. held_send restores probe_down_after.
+# probe_down_after 100 (held_send blackholes the path; this keeps it in use for 10 s more),
+# and recv/reorder_max_ms 5000: the primary path's datagrams wait about 1.5 s each for gaps
+# that never fill, long enough to act on them under TCG. held_send restores probe_down_after.
 held_prepare() {
 	reorder_setup 1510 && in_srv sh -c "echo 5000 > $SYSFS/recv/reorder_max_ms" || return 1
 	# Failover would take the blackholed path out of use before the datagrams are sent.
-	in_cli sh -c "echo 100 > $SYSFS/probe_down_after" && path_netem 1 "$RATE" 1510 100
+	in_cli sh -c "echo 100 > $SYSFS/probe_down_after"
 }
 
-# held_send: sends 200 datagrams (0.1 s at 2000/s); sets SENT_PRIMARY (how many the primary
-# path took) and HELD (how many the server holds right after).
+# held_send: blackholes the secondary path and at once sends 200 datagrams (0.1 s at
+# 2000/s); sets SENT_PRIMARY (how many the primary path took) and HELD (how many the server
+# holds right after). The path is blackholed only now: even with probe_down_after 100 it is
+# judged down about 13 s later, and on the debug kernel a receiver started in between (a
+# Python process) took that long, so everything went on the primary path and nothing was held.
 held_send() {
 	local p0
+	path_netem 1 "$RATE" 1510 100 || return 1
 	p0=$(knob "$NS_CLI" paths/primary/tx_datagrams)
 	in_cli "$UDP_TOOL" send --dst "$SRV_PRIMARY" --port "$TUNNEL_PORT" --count 200 --size 100 --pps 2000 >/dev/null || return 1
 	HELD=$(knob "$NS_SRV" recv/reorder_holding)
