@@ -704,23 +704,19 @@ reorder_memory_cap_ok() {
 }
 
 # held_prepare: the secondary path 1.5 s slower than the primary (measured by the server),
-# probe_down_after 100 (held_send blackholes the path; this keeps it in use for 10 s more),
-# and recv/reorder_max_ms 5000: the primary path's datagrams wait about 1.5 s each for gaps
-# that never fill, long enough to act on them under TCG. held_send restores probe_down_after.
+# then blackholed (for data only: probe_down_after 100 keeps it in use for 10 s), and
+# recv/reorder_max_ms 5000: the primary path's datagrams wait about 1.5 s each for gaps that
+# never fill, long enough to act on them under TCG. held_send restores probe_down_after.
 held_prepare() {
 	reorder_setup 1510 && in_srv sh -c "echo 5000 > $SYSFS/recv/reorder_max_ms" || return 1
 	# Failover would take the blackholed path out of use before the datagrams are sent.
-	in_cli sh -c "echo 100 > $SYSFS/probe_down_after"
+	in_cli sh -c "echo 100 > $SYSFS/probe_down_after" && path_netem 1 "$RATE" 1510 100
 }
 
-# held_send: blackholes the secondary path and at once sends 200 datagrams (0.1 s at
-# 2000/s); sets SENT_PRIMARY (how many the primary path took) and HELD (how many the server
-# holds right after). The path is blackholed only now: even with probe_down_after 100 it is
-# judged down about 13 s later, and on the debug kernel a receiver started in between (a
-# Python process) took that long, so everything went on the primary path and nothing was held.
+# held_send: sends 200 datagrams (0.1 s at 2000/s); sets SENT_PRIMARY (how many the primary
+# path took) and HELD (how many the server holds right after).
 held_send() {
 	local p0
-	path_netem 1 "$RATE" 1510 100 || return 1
 	p0=$(knob "$NS_CLI" paths/primary/tx_datagrams)
 	in_cli "$UDP_TOOL" send --dst "$SRV_PRIMARY" --port "$TUNNEL_PORT" --count 200 --size 100 --pps 2000 >/dev/null || return 1
 	HELD=$(knob "$NS_SRV" recv/reorder_holding)
