@@ -65,7 +65,7 @@ mod seq;
 #[allow(dead_code, reason = "shared with mpudp_send, which uses the send hook")]
 mod udp_hooks;
 
-use control::{Control, Probe, Reply, PROBE_LEN};
+use control::{AnsweredPaths, Control, Probe, Reply, ReturnRoute, PROBE_LEN};
 use ffi::{File, NetExit, NetId, PageWriter, RcuValue, SoftirqLock, SysfsFiles, SysfsGroup};
 use netns::{LogLimit, NetnsStates, NsState, PathCounters};
 use parse::{Ipv4, Peer};
@@ -128,8 +128,13 @@ struct RecvState {
     rewrite_errors: Atomic<u64>,
     probes_answered: Atomic<u64>,
     /// Probes from the peer dropped unanswered: bad checksum, not sent to one of this host's
-    /// addresses, or the answer could not be sent (no route, no memory).
+    /// addresses, the answer could not be sent (no route, no memory), or this end is closing
+    /// (module unload, namespace exit).
     probe_drops: Atomic<u64>,
+    /// The paths answered on, where the closing message goes when this end stops answering.
+    answered: SoftirqLock<AnsweredPaths>,
+    /// Closing messages sent (`control::Control::Closing`).
+    closings_sent: Atomic<u64>,
     /// Each path's loss from the gaps in its sequence numbers, and when it was last read.
     loss: SoftirqLock<PathLoss>,
     /// The peer's session token from its latest probe, with [`seq::SEEN`] set; 0 while none
@@ -160,6 +165,8 @@ impl NsState for RecvState {
         rewrite_errors: Atomic::new(0),
         probes_answered: Atomic::new(0),
         probe_drops: Atomic::new(0),
+        answered: SoftirqLock::new(AnsweredPaths::new()),
+        closings_sent: Atomic::new(0),
         loss: SoftirqLock::new(NO_LOSS_READINGS),
         peer_token: Atomic::new(0),
         highest: [const { Atomic::new(0) }; MAX_PATHS],
@@ -173,13 +180,21 @@ impl NsState for RecvState {
     unsafe fn set_up(&self) -> Result {
         let reorder_key = kernel::static_lock_class!();
         let loss_key = kernel::static_lock_class!();
+        let answered_key = kernel::static_lock_class!();
         // SAFETY: The caller's contract: once, before anything can reach the state, which
         // never moves and is torn down (the buffer shut down) before it is freed.
         unsafe {
             self.reorder.init(reorder_key);
             self.loss.init(c"mpudp_loss", loss_key);
+            self.answered.init(c"mpudp_answered", answered_key);
         }
         self.config.init(RecvConfig::DEFAULTS)
+    }
+
+    fn quiesce(&self, net: NetId) {
+        // The peer stops sending headers now, not after a second of silence.
+        // SAFETY: `net` is whole during its first exit step.
+        unsafe { self.say_closing(net, true) };
     }
 
     fn tear_down(&self) {
@@ -266,8 +281,21 @@ impl RecvState {
             self.probe_drops.add(1u64, Relaxed);
             return Verdict::Drop;
         }
-        self.learn_token(probe.token);
         let path = usize::from(probe.path);
+        let back = ReturnRoute {
+            local: (d.daddr, d.dport),
+            remote: (d.saddr, d.sport),
+            ifindex: d.iif,
+            token: probe.token,
+        };
+        // SAFETY: The receive hook runs in softirq context.
+        let open = unsafe { self.answered.lock_in_softirq() }
+            .is_some_and(|mut answered| answered.answering(path, back));
+        if !open {
+            self.probe_drops.add(1u64, Relaxed);
+            return Verdict::Drop;
+        }
+        self.learn_token(probe.token);
         let counters = self.path_counters(path);
         let reply = Control::Reply(Reply {
             path: probe.path,
@@ -297,6 +325,37 @@ impl RecvState {
             Err(_) => {
                 self.probe_drops.add(1u64, Relaxed);
                 Verdict::Drop
+            }
+        }
+    }
+
+    /// Tells the prober, on each path answered since the last time, that this end stops
+    /// answering its probes and taking its headers; for good (no probe answered again) when
+    /// `for_good`. Process context.
+    ///
+    /// # Safety
+    ///
+    /// The namespace `net`, whose state this is, is alive for the duration of the call.
+    unsafe fn say_closing(&self, net: NetId, for_good: bool) {
+        let Some(routes) = self.answered.lock_irq().map(|mut a| a.close(for_good)) else {
+            return;
+        };
+        for (path, route) in routes.iter().enumerate() {
+            let Some(route) = route else {
+                continue;
+            };
+            let mut wire = [0u8; PROBE_LEN];
+            let len = Control::Closing {
+                path: path as u8,
+                token: route.token,
+            }
+            .encode(&mut wire);
+            // SAFETY: The caller's contract.
+            let sent = unsafe {
+                udp_hooks::xmit(net, route.local, route.remote, route.ifindex, &wire[..len])
+            };
+            if sent.is_ok() {
+                self.closings_sent.add(1u64, Relaxed);
             }
         }
     }
@@ -455,6 +514,10 @@ static FILES: SysfsGroup = SysfsGroup::new(
             writable: false,
         },
         File {
+            name: c"closings_sent",
+            writable: false,
+        },
+        File {
             name: c"rx_primary_datagrams",
             writable: false,
         },
@@ -576,6 +639,7 @@ impl SysfsFiles for Policy {
             b"probing" => writeln!(out, "{}", u32::from(config.probing)),
             b"probes_answered" => writeln!(out, "{}", ns.probes_answered.load(Relaxed)),
             b"probe_drops" => writeln!(out, "{}", ns.probe_drops.load(Relaxed)),
+            b"closings_sent" => writeln!(out, "{}", ns.closings_sent.load(Relaxed)),
             b"rx_primary_datagrams" => writeln!(out, "{}", ns.primary.datagrams.load(Relaxed)),
             b"rx_primary_bytes" => writeln!(out, "{}", ns.primary.bytes.load(Relaxed)),
             b"rx_secondary_datagrams" => writeln!(out, "{}", ns.secondary.datagrams.load(Relaxed)),
@@ -642,7 +706,14 @@ impl SysfsFiles for Policy {
             b"peer" => {
                 let peer =
                     parse::parse_peer(input).map_err(|e| REJECT_LOG.reject(path, input, e))?;
-                let ns = configure(&|c| c.peer = peer)?;
+                let ns = claim()?;
+                let old = ns.config().peer;
+                ns.config.update(&lock, |c| c.peer = peer)?;
+                if old != peer {
+                    // The old peer stops sending headers this end would no longer remove.
+                    // SAFETY: A sysfs callback of a task in `net`.
+                    unsafe { ns.say_closing(net, false) };
+                }
                 // Learned again from the new peer's primary path, and its token from its probes.
                 ns.primary_local.store(0, Relaxed);
                 ns.forget_session();
@@ -655,7 +726,12 @@ impl SysfsFiles for Policy {
             b"probing" => {
                 let on =
                     parse::parse_u32(input, 1).map_err(|e| REJECT_LOG.reject(path, input, e))?;
-                configure(&|c| c.probing = on == 1)?;
+                let ns = configure(&|c| c.probing = on == 1)?;
+                if on == 0 {
+                    // The peer stops sending headers that this end no longer removes.
+                    // SAFETY: A sysfs callback of a task in `net`.
+                    unsafe { ns.say_closing(net, false) };
+                }
             }
             b"reorder" => {
                 let on =
@@ -701,11 +777,28 @@ impl Drop for StopReorder {
     }
 }
 
+/// Tells every namespace's peer that this end closes, and stops answering probes, when
+/// dropped (module unload, while the hook still removes the headers already on their way).
+struct SayClosing;
+
+impl Drop for SayClosing {
+    fn drop(&mut self) {
+        let config = ffi::config_lock();
+        NAMESPACES.for_each(&config, |net, ns| {
+            // SAFETY: A namespace in the registry is alive: its exit takes the state out
+            // under the configuration lock held here.
+            unsafe { ns.say_closing(net, true) }
+        });
+    }
+}
+
 struct MpudpRecv {
-    // Dropped in this order: the hook first, so no datagram sees state being torn down; the
+    // Dropped in this order: the closing messages first, while the hook still takes the
+    // datagrams sent before they arrive; the hook, so no datagram sees state being torn down; the
     // reorder buffers once nothing else can reach them (hook and files gone), and before the
     // notifier that flushes them when an interface goes; the namespace states last, once
     // nothing reaches them (their slots are freed with the registration).
+    _closing: SayClosing,
     _hook: udp_hooks::RecvHookRegistration<Policy>,
     _files: ffi::SysfsRegistration,
     _reorder: StopReorder,
@@ -725,6 +818,7 @@ impl kernel::Module for MpudpRecv {
         })?;
         pr_info!("loaded\n");
         Ok(Self {
+            _closing: SayClosing,
             _hook: hook,
             _files: files,
             _reorder: reorder,

@@ -63,7 +63,7 @@ mod udp_hooks;
 
 use core::mem::offset_of;
 
-use control::{Control, PeerKind, PROBE_LEN};
+use control::{Control, PeerKind, CLOSING_LEN, PROBE_LEN};
 use ffi::{File, NetExit, NetId, PageWriter, RcuValue, SysfsFiles, SysfsGroup, TimerOwner};
 use netns::{LogLimit, NetnsStates, NsState, PathCounters};
 use parse::{IfName, Peer, Scheduler};
@@ -182,7 +182,7 @@ impl NsState for SendState {
         self.config.init(SendConfig::defaults())
     }
 
-    fn quiesce(&self) {
+    fn quiesce(&self, _net: NetId) {
         // The prober's timer sends in the namespace: it stops while the namespace is whole.
         self.prober.stop();
     }
@@ -343,7 +343,7 @@ impl RecvHook for Policy {
     /// sees them; everything else passes untouched (`mpudp_recv`'s hook, before or after
     /// this one, takes the peer's probes and data).
     fn arrive(d: &mut Arriving<'_>) -> Verdict {
-        if d.len != PROBE_LEN {
+        if d.len != PROBE_LEN && d.len != CLOSING_LEN {
             return Verdict::Deliver;
         }
         // SAFETY: As in `steer`.
@@ -353,14 +353,16 @@ impl RecvHook for Policy {
         let Some(config) = ns.config.load().filter(|c| c.probing) else {
             return Verdict::Deliver;
         };
-        let Some(Control::Reply(reply)) = d.whole_payload().and_then(Control::decode) else {
-            return Verdict::Deliver;
+        let (path, message) = match d.whole_payload().and_then(Control::decode) {
+            Some(Control::Reply(reply)) => (reply.path, Control::Reply(reply)),
+            Some(closing @ Control::Closing { path, .. }) => (path, closing),
+            _ => return Verdict::Deliver,
         };
         let Some(peer) = config.peer else {
             return Verdict::Deliver;
         };
-        // Only the peer's address on the probed path, on the tunnel's port, answers for it.
-        let expected = match usize::from(reply.path) {
+        // Only the peer's address on the path named, on the tunnel's port, speaks for it.
+        let expected = match usize::from(path) {
             PRIMARY => peer.primary,
             SECONDARY => peer.alternate,
             _ => return Verdict::Deliver,
@@ -370,9 +372,18 @@ impl RecvHook for Policy {
         }
         if d.verify_and_empty().is_ok() {
             let now = ffi::now_ns();
-            let tx_bytes = ns.counters(usize::from(reply.path)).bytes.load(Relaxed);
             let token = ns.token.load(Relaxed);
-            if ns.prober.take_reply(&reply, now, token, tx_bytes) {
+            let taken = match message {
+                Control::Reply(reply) => {
+                    let tx_bytes = ns.counters(usize::from(path)).bytes.load(Relaxed);
+                    ns.prober.take_reply(&reply, now, token, tx_bytes)
+                }
+                Control::Closing { token: theirs, .. } => {
+                    ns.prober.take_closing(theirs, now, token)
+                }
+                _ => false,
+            };
+            if taken {
                 return Verdict::Consumed;
             }
         }
@@ -514,6 +525,10 @@ static FILES: SysfsGroup = SysfsGroup::new(
         },
         File {
             name: c"probe_replies_ignored",
+            writable: false,
+        },
+        File {
+            name: c"peer_closings",
             writable: false,
         },
     ],
@@ -684,6 +699,7 @@ impl SysfsFiles for Policy {
             b"probe_replies_ignored" => {
                 writeln!(out, "{}", ns.prober.replies_ignored.load(Relaxed))
             }
+            b"peer_closings" => writeln!(out, "{}", ns.prober.peer_closings.load(Relaxed)),
             _ => return Err(ENOENT),
         };
         written.map_err(|_| EINVAL)

@@ -16,12 +16,15 @@
 //! | 1 probe | 32 | seq (4), send time ns on the prober's monotonic clock (8), the address the prober sends the primary path to (4), zero (8) |
 //! | 2 reply | 32 | the probe's seq (4), the path's loss at the responder in ppm, `0xffffffff` unknown (4), payload bytes the responder received on the path (8), datagrams (8) |
 //! | 3 unknown session | 8 | none: "I hold no session with this token; say hello again" |
+//! | 4 closing | 8 | none: "I stop answering and taking headers now (unload, `recv/probing 0`, another peer, namespace exit)" |
 //!
-//! A reply is never longer than the probe it answers, and an unknown-session message is
-//! shorter than any sequenced datagram: answering never amplifies. The responder answers a
+//! A reply is never longer than the probe it answers, and the 8-byte messages are shorter
+//! than any sequenced datagram: answering never amplifies. A closing message goes once per
+//! path that this end answered a probe on, when it stops, never in answer to input. The responder answers a
 //! probe at once, from the receive hook, so no hold time is reported or trusted: the prober
 //! takes the RTT from its own send record.
 
+use crate::parse::Ipv4;
 use crate::seq::{be_u32, MAGIC, MAX_PATHS, VERSION};
 
 /// [`Reply::loss_ppm`] when the responder has no measurement of the path.
@@ -31,10 +34,13 @@ pub(crate) const LOSS_UNKNOWN: u32 = u32::MAX;
 pub(crate) const PROBE_LEN: usize = 32;
 /// Length of an unknown-session message.
 pub(crate) const UNKNOWN_SESSION_LEN: usize = 8;
+/// Length of a closing message.
+pub(crate) const CLOSING_LEN: usize = 8;
 
 const KIND_PROBE: u8 = 1;
 const KIND_REPLY: u8 = 2;
 const KIND_UNKNOWN_SESSION: u8 = 3;
+const KIND_CLOSING: u8 = 4;
 
 /// A path probe: the prober asks the responder to answer on the same path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,6 +72,13 @@ pub(crate) enum Control {
     Reply(Reply),
     /// The sender of this message holds no session with `token`.
     UnknownSession {
+        path: u8,
+        token: u32,
+    },
+    /// The responder of session `token` stops answering probes and removing headers: the
+    /// prober takes the peer for one without MPUDP at once, instead of after a second of
+    /// silence and ten more probes that would reach the peer's application.
+    Closing {
         path: u8,
         token: u32,
     },
@@ -106,6 +119,10 @@ impl Control {
                 prefix(out, KIND_UNKNOWN_SESSION, path, token);
                 UNKNOWN_SESSION_LEN
             }
+            Control::Closing { path, token } => {
+                prefix(out, KIND_CLOSING, path, token);
+                CLOSING_LEN
+            }
         }
     }
 
@@ -144,6 +161,7 @@ impl Control {
             (KIND_UNKNOWN_SESSION, UNKNOWN_SESSION_LEN) => {
                 Some(Control::UnknownSession { path, token })
             }
+            (KIND_CLOSING, CLOSING_LEN) => Some(Control::Closing { path, token }),
             _ => None,
         }
     }
@@ -171,6 +189,9 @@ pub(crate) struct Capability {
     last_answer_ns: u64,
     /// When the peer was last judged plain, ns.
     plain_since_ns: u64,
+    /// When the peer last said it was closing, ns (0: never): answers to probes sent before
+    /// then are stale (sent on another path, they can overtake the closing message).
+    closed_ns: u64,
 }
 
 impl Default for Capability {
@@ -195,6 +216,7 @@ impl Capability {
             unanswered: 0,
             last_answer_ns: 0,
             plain_since_ns: 0,
+            closed_ns: 0,
         }
     }
 
@@ -216,11 +238,27 @@ impl Capability {
         }
     }
 
-    /// A reply of this session arrived at `now_ns`.
-    pub(crate) fn answered(&mut self, now_ns: u64) {
+    /// A reply of this session arrived at `now_ns`, answering a probe sent at `sent_ns`.
+    /// Returns `false`, and learns nothing, when the peer said it was closing after that
+    /// probe went out.
+    pub(crate) fn answered(&mut self, sent_ns: u64, now_ns: u64) -> bool {
+        if sent_ns < self.closed_ns {
+            return false;
+        }
         self.kind = PeerKind::Mpudp;
         self.unanswered = 0;
         self.last_answer_ns = now_ns;
+        true
+    }
+
+    /// The peer said at `now_ns` that it stops answering and taking headers: no header from
+    /// now on, and it is asked again only after [`Capability::RETRY_NS`], as a peer that
+    /// never answered.
+    pub(crate) fn closing(&mut self, now_ns: u64) {
+        self.kind = PeerKind::Plain;
+        self.unanswered = 0;
+        self.plain_since_ns = now_ns;
+        self.closed_ns = now_ns;
     }
 
     /// The peer said it holds no session with our token (it restarted): stop the header at
@@ -244,5 +282,63 @@ impl Capability {
     /// Whether datagrams to the peer carry the sequencing header now.
     pub(crate) fn sequenced(&self) -> bool {
         self.kind == PeerKind::Mpudp
+    }
+}
+
+/// The way back to the prober on one path: where its latest answered probe came from, and
+/// how it arrived. Ports in host byte order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ReturnRoute {
+    /// This end's address and port the probe was sent to.
+    pub(crate) local: (Ipv4, u16),
+    /// The prober's address and port.
+    pub(crate) remote: (Ipv4, u16),
+    /// The interface the probe arrived on.
+    pub(crate) ifindex: i32,
+    /// The prober's session token.
+    pub(crate) token: u32,
+}
+
+/// The responder's record of the paths it answered on, so that it can say "closing" on each
+/// when it stops; and whether it stopped for good (unload, namespace exit), after which it
+/// answers nothing more.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct AnsweredPaths {
+    routes: [Option<ReturnRoute>; MAX_PATHS],
+    closed: bool,
+}
+
+impl Default for AnsweredPaths {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl AnsweredPaths {
+    /// Nothing answered yet; open.
+    pub(crate) const fn new() -> Self {
+        Self {
+            routes: [None; MAX_PATHS],
+            closed: false,
+        }
+    }
+
+    /// Whether probes may be answered: the responder has not closed for good. If so, the
+    /// probe on path `path` about to be answered by `route` is recorded.
+    pub(crate) fn answering(&mut self, path: usize, route: ReturnRoute) -> bool {
+        if self.closed {
+            return false;
+        }
+        if let Some(slot) = self.routes.get_mut(path) {
+            *slot = Some(route);
+        }
+        true
+    }
+
+    /// The responder stops answering (for good when `for_good`). Returns, by path, where the
+    /// closing message goes: once on each path answered since the last stop.
+    pub(crate) fn close(&mut self, for_good: bool) -> [Option<ReturnRoute>; MAX_PATHS] {
+        self.closed |= for_good;
+        core::mem::replace(&mut self.routes, [None; MAX_PATHS])
     }
 }

@@ -39,9 +39,10 @@ pub(crate) trait NsState: Send + Sync + Sized {
     /// afterwards, and [`NsState::tear_down`] runs before it is freed, also when this fails.
     unsafe fn set_up(&self) -> Result;
 
-    /// First exit step, while hooks may still reach the state: stop what sends in the
-    /// namespace. Process context, configuration lock held.
-    fn quiesce(&self) {}
+    /// First exit step of namespace `net`, while hooks may still reach the state and the
+    /// namespace is still whole (its interfaces up): stop what sends in it, or send what
+    /// must go before it does. Process context, configuration lock held.
+    fn quiesce(&self, _net: NetId) {}
 
     /// Last exit step: no hook or timer reaches the state any more once this returns, and
     /// what it holds is let go of. Process context.
@@ -175,7 +176,7 @@ impl<S: NsState> NetnsStates<S> {
         let Some(state) = self.registry(config).iter().find(|(n, _)| *n == net) else {
             return;
         };
-        state.1.quiesce();
+        state.1.quiesce(net);
         // SAFETY: The namespace is alive until its exit steps are done, and the registration
         // is alive while the kernel runs them.
         if let Some(slot) = unsafe { self.pernet.slot(net) } {

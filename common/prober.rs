@@ -202,6 +202,8 @@ pub(crate) struct Prober {
     /// Answers taken off the wire that matched no probe of this session (late beyond the
     /// loss window, answered twice, an earlier session's, or a bad checksum).
     pub(crate) replies_ignored: Atomic<u64>,
+    /// Closing messages of this session taken in (the peer stopped its responder).
+    pub(crate) peer_closings: Atomic<u64>,
     /// Fires every probe interval while probing is on; its owner's [`TimerOwner::fired`]
     /// calls [`Prober::round`].
     pub(crate) timer: SoftTimer,
@@ -217,6 +219,7 @@ impl Prober {
             down_after: Atomic::new(PROBE_DOWN_AFTER.0),
             peer_kind: Atomic::new(PeerKind::Unknown as u32),
             replies_ignored: Atomic::new(0),
+            peer_closings: Atomic::new(0),
             timer: SoftTimer::new(),
             books: SoftirqLock::new(ProbeBooks::IDLE),
         }
@@ -391,10 +394,21 @@ impl Prober {
             return false;
         }
         let i = usize::from(reply.path);
-        let (Some(book), Some(status)) = (books.paths.get_mut(i), self.paths.get(i)) else {
+        let Some(status) = self.paths.get(i) else {
             return false;
         };
-        let Some(sent_ns) = book.window.answered(reply.seq) else {
+        let Some(sent_ns) = books
+            .paths
+            .get_mut(i)
+            .and_then(|book| book.window.answered(reply.seq))
+        else {
+            return false;
+        };
+        if !books.capability.answered(sent_ns, now) {
+            return false;
+        }
+        self.peer_kind.store(books.capability.kind as u32, Relaxed);
+        let Some(book) = books.paths.get_mut(i) else {
             return false;
         };
         if let Some(sample) = probe::rtt_sample_us(sent_ns, now) {
@@ -430,8 +444,32 @@ impl Prober {
             }
             status.state.store(PathState::Up as u32, Relaxed);
         }
-        books.capability.answered(now);
+        true
+    }
+
+    /// Takes in the peer's closing message for session `token`, which arrived at `now` from
+    /// the peer's address on one of its paths, in the receive hook (softirq); `our_token` is
+    /// this namespace's session token. The header stops at once. Returns whether it was this
+    /// session's; the caller counts the others as ignored.
+    pub(crate) fn take_closing(&self, token: u32, now: u64, our_token: u32) -> bool {
+        // SAFETY: The receive hook runs in softirq context.
+        let Some(mut books) = (unsafe { self.books.lock_in_softirq() }) else {
+            return false;
+        };
+        if books.net.is_none() || token != our_token {
+            return false;
+        }
+        let was = books.capability.kind;
+        books.capability.closing(now);
         self.peer_kind.store(books.capability.kind as u32, Relaxed);
+        self.peer_closings.add(1u64, Relaxed);
+        // Logged once per transition, so a repeated message cannot flood the log.
+        if was == PeerKind::Mpudp {
+            pr_info!(
+                "peer closed its MPUDP session: datagrams go without the header; asked again in {} s\n",
+                Capability::RETRY_NS / 1_000_000_000
+            );
+        }
         true
     }
 

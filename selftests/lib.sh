@@ -131,11 +131,13 @@ mpudp_configure() {
 }
 
 # mpudp_probing NS [ON]: NS answers its peer's probes and probes its peer (0: neither; the
-# default 1). Restarting probing starts the measurements afresh.
+# default 1). Restarting probing starts the measurements afresh. The responder is only
+# written, not restarted: `recv/probing 0` sends the peer a closing message, after which the
+# peer asks again only in 10 s.
 mpudp_probing() {
 	local ns=$1 on=${2:-1}
-	ip netns exec "$ns" sh -c "echo 0 > $SYSFS/probing && echo 0 > $SYSFS/recv/probing &&
-		echo $on > $SYSFS/recv/probing && echo $on > $SYSFS/probing"
+	ip netns exec "$ns" sh -c "echo 0 > $SYSFS/probing && echo $on > $SYSFS/recv/probing &&
+		echo $on > $SYSFS/probing"
 }
 
 # knob NS FILE: a sysfs value as seen from NS.

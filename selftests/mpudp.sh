@@ -703,14 +703,17 @@ reorder_memory_cap_ok() {
 		[ "$(json_get "$RECV_OUT" malformed)" -eq 0 ] || { fail "not every datagram arrived once, intact"; return 1; }
 }
 
-# held_prepare: the secondary path 1.5 s slower than the primary (measured by the server),
-# then blackholed (for data only: probe_down_after 100 keeps it in use for 10 s), and
-# recv/reorder_max_ms 5000: the primary path's datagrams wait about 1.5 s each for gaps that
-# never fill, long enough to act on them under TCG. held_send restores probe_down_after.
+# held_prepare: the secondary path HELD_DELAY_MS slower than the primary (measured by the
+# server), then blackholed (for data only: probe_down_after 100 keeps it in use for 10 s),
+# and recv/reorder_max_ms 5000: the primary path's datagrams wait about HELD_DELAY_MS each
+# for gaps that never fill, long enough to act on them under TCG (1.5 s; check-debug's
+# kernel needs 3 s: sending and reading HELD took longer than 1.5 s there, and held_send
+# read 0). held_send restores probe_down_after.
+HELD_DELAY_MS=${HELD_DELAY_MS:-1500}
 held_prepare() {
-	reorder_setup 1510 && in_srv sh -c "echo 5000 > $SYSFS/recv/reorder_max_ms" || return 1
+	reorder_setup $((HELD_DELAY_MS + 10)) && in_srv sh -c "echo 5000 > $SYSFS/recv/reorder_max_ms" || return 1
 	# Failover would take the blackholed path out of use before the datagrams are sent.
-	in_cli sh -c "echo 100 > $SYSFS/probe_down_after" && path_netem 1 "$RATE" 1510 100
+	in_cli sh -c "echo 100 > $SYSFS/probe_down_after" && path_netem 1 "$RATE" $((HELD_DELAY_MS + 10)) 100
 }
 
 # held_send: sends 200 datagrams (0.1 s at 2000/s); sets SENT_PRIMARY (how many the primary
@@ -783,6 +786,51 @@ reorder_netns_exit_ok() {
 	ktap_print_msg "$HELD held when the namespace went"
 	topology_up "$RATE" "$DELAY_MS" "$DELAY_MS" && mpudp_configure "$NS_CLI" 50 && mpudp_configure "$NS_SRV" 50 || return 1
 	[ "$HELD" -gt 0 ] || { fail "nothing was held: the test proved nothing"; return 1; }
+}
+
+# wait_plain_ms NS LIMIT_MS: polls NS's peer_kind until it reads plain, for up to LIMIT_MS;
+# prints the milliseconds to the start of the poll that read it (on a slow kernel one read
+# takes long), or LIMIT_MS and more when it never did.
+wait_plain_ms() {
+	local start elapsed
+	start=$(date +%s%N)
+	while :; do
+		elapsed=$((($(date +%s%N) - start) / 1000000))
+		[ "$(knob "$1" peer_kind)" = plain ] && break
+		[ "$elapsed" -lt "$2" ] || { elapsed=$((elapsed + 1)); break; }
+		sleep 0.05
+	done
+	echo "$elapsed"
+}
+
+# A responder that stops says so: after `recv/probing 0` and after `rmmod mpudp_recv` the
+# client takes the server for plain at once (within 0.5 s; the silence rule alone needs 1 s
+# and ten more probes) and counts the closing message. After the rmmod at most one round of
+# probes (two, in flight when the message arrived) reaches the server's tunnel socket in the
+# next 5 s, where without the message about twenty do. Reloaded and configured, the modules
+# work again.
+closing_ok() {
+	local c0 c1 off_ms unload_ms received
+	path_netem 0 "$RATE" "$DELAY_MS" && path_netem 1 "$RATE" "$DELAY_MS" || return 1
+	mpudp_probing "$NS_SRV" && mpudp_probing "$NS_CLI" && wait_peer_kind "$NS_CLI" mpudp || return 1
+	c0=$(knob "$NS_CLI" peer_closings)
+	in_srv sh -c "echo 0 > $SYSFS/recv/probing" || return 1
+	off_ms=$(wait_plain_ms "$NS_CLI" 3000)
+	c1=$(knob "$NS_CLI" peer_closings)
+	in_srv sh -c "echo 1 > $SYSFS/recv/probing" && mpudp_probing "$NS_CLI" && wait_peer_kind "$NS_CLI" mpudp || return 1
+	start_receiver "$TUNNEL_PORT" 1000000 5 --size 100 || return 1
+	rmmod mpudp_recv || return 1
+	unload_ms=$(wait_plain_ms "$NS_CLI" 3000)
+	finish_receiver
+	received=$(json_get "$RECV_OUT" received)
+	ktap_print_msg "plain ${off_ms} ms after recv/probing 0 ($((c1 - c0)) closing messages taken)," \
+		"${unload_ms} ms after rmmod ($(($(knob "$NS_CLI" peer_closings) - c1)) taken);" \
+		"$received datagrams reached the server's socket after rmmod"
+	insmod "$MPUDP_KO_DIR/mpudp_recv.ko" && mpudp_configure "$NS_CLI" 50 && mpudp_configure "$NS_SRV" 50 || return 1
+	[ "$off_ms" -le 500 ] && [ $((c1 - c0)) -ge 1 ] || { fail "recv/probing 0 did not reach the peer at once"; return 1; }
+	[ "$unload_ms" -le 500 ] && [ "$(knob "$NS_CLI" peer_closings)" -gt "$c1" ] ||
+		{ fail "rmmod did not reach the peer at once"; return 1; }
+	[ "$received" -le 2 ] || { fail "probes kept reaching the unloaded end's socket"; return 1; }
 }
 
 # The peer must prove that it runs MPUDP before any header goes out: with its responder off
@@ -1038,7 +1086,7 @@ dmesg_clean_ok() {
 }
 
 ktap_print_header
-ktap_set_plan 47
+ktap_set_plan 48
 
 dmesg -C
 # Multi-threaded QEMU TCG can run a stale int3 after the kernel re-patched a static branch
@@ -1104,6 +1152,7 @@ check "reorder: AES-256-GCM OpenVPN over 10 ms and 40 ms paths: byte-identical, 
 check "reorder: rmmod mpudp_recv with datagrams held delivers them" reorder_unload_ok
 check "reorder: namespace deleted with datagrams held" reorder_netns_exit_ok
 check "probes travel in the tunnel's 5-tuple on both paths; no socket, thread or port of their own" inband_probes_ok
+check "recv/probing 0 and rmmod mpudp_recv tell the peer: plain within 0.5 s, at most one probe round reaches the socket" closing_ok
 check "a peer that never answers probes gets no header; datagrams arrive unmodified" plain_peer_ok
 check "a peer without probe responder: fixed split still works" no_responder_ok
 check "configuration belongs to its namespace; user-namespace root cannot write" namespaces_ok

@@ -143,7 +143,8 @@ def main():
              "recv/reorder", "recv/reorder_max_ms", "recv/reorder_max_kb"]
     counters = [f for f in os.listdir(SYSFS) if f.startswith("tx_")] + \
         ["recv/" + f for f in os.listdir(os.path.join(SYSFS, "recv")) if f.startswith("rx_")] + \
-        ["recv/probes_answered", "recv/probe_drops", "probe_replies_ignored"] + \
+        ["recv/probes_answered", "recv/probe_drops", "recv/closings_sent", "probe_replies_ignored",
+         "peer_closings"] + \
         ["recv/reorder_" + f for f in ("in_order", "held", "filled", "timeout", "overflow", "late",
                                        "resyncs", "deepest", "queue_drops", "unheld")] + \
         [f"paths/{p}/{f}" for p in ("primary", "secondary")

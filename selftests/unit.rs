@@ -879,7 +879,8 @@ mod control;
 
 mod path_control {
     use super::control::*;
-    use super::seq::{DataHeader, HEADER_LEN};
+    use super::parse::Ipv4;
+    use super::seq::{DataHeader, HEADER_LEN, MAX_PATHS};
 
     const S: u64 = 1_000_000_000;
 
@@ -901,6 +902,7 @@ mod path_control {
             rx_datagrams: 12345,
         });
         let unknown = Control::UnknownSession { path: 0, token: 5 };
+        let closing = Control::Closing { path: 7, token: 6 };
         let unmeasured = Control::Reply(Reply {
             path: 0,
             token: 9,
@@ -909,7 +911,7 @@ mod path_control {
             rx_bytes: 0,
             rx_datagrams: 0,
         });
-        for message in [probe, reply, unknown, unmeasured] {
+        for message in [probe, reply, unknown, closing, unmeasured] {
             let mut wire = [0u8; PROBE_LEN];
             let len = message.encode(&mut wire);
             assert_eq!(Control::decode(&wire[..len]), Some(message));
@@ -987,6 +989,73 @@ mod path_control {
             unknown_len < HEADER_LEN,
             "shorter than any sequenced datagram"
         );
+        let closing_len = Control::Closing { path: 0, token: 0 }.encode(&mut wire);
+        assert!(
+            closing_len < HEADER_LEN,
+            "shorter than any sequenced datagram"
+        );
+    }
+
+    #[test]
+    fn a_closing_peer_gets_no_header_at_once_and_stale_answers_do_not_revive_it() {
+        let mut peer = Capability::new();
+        peer.probe_sent(0);
+        assert!(peer.answered(0, S / 10));
+        assert!(peer.sequenced());
+        // A probe went out at 2 s; the peer closed at 2.01 s; its answer to that probe,
+        // sent before it closed, arrives at 2.02 s by another path.
+        peer.probe_sent(2 * S);
+        peer.closing(2 * S + S / 100);
+        assert!(!peer.sequenced(), "closing stops the header at once");
+        assert_eq!(peer.kind, PeerKind::Plain);
+        assert!(
+            !peer.answered(2 * S, 2 * S + S / 50),
+            "an answer from before the closing"
+        );
+        assert!(!peer.sequenced());
+        // Asked again only after the plain peer's retry time, then believed again.
+        let closed = 2 * S + S / 100;
+        assert!(!peer.should_probe(closed + Capability::RETRY_NS - 1));
+        assert!(peer.should_probe(closed + Capability::RETRY_NS));
+        peer.probe_sent(closed + Capability::RETRY_NS);
+        assert!(peer.answered(
+            closed + Capability::RETRY_NS,
+            closed + Capability::RETRY_NS + S / 10
+        ));
+        assert!(peer.sequenced(), "it runs MPUDP again");
+    }
+
+    #[test]
+    fn the_responder_says_closing_once_per_answered_path_and_after_unload_answers_nothing() {
+        let route = |last: u8| ReturnRoute {
+            local: (Ipv4(u32::from_be_bytes([10, 0, 1, 1])), 5000),
+            remote: (Ipv4(u32::from_be_bytes([10, 0, 1, last])), 40001),
+            ifindex: 2,
+            token: 9,
+        };
+        let mut paths = AnsweredPaths::new();
+        assert_eq!(
+            paths.close(false),
+            [None; MAX_PATHS],
+            "nothing answered, nothing said"
+        );
+        assert!(paths.answering(0, route(2)));
+        assert!(paths.answering(0, route(3)));
+        assert!(paths.answering(3, route(4)));
+        assert!(
+            paths.answering(MAX_PATHS, route(5)),
+            "an unknown path is answered, not kept"
+        );
+        let said = paths.close(false);
+        assert_eq!(said[0], Some(route(3)), "the latest way back");
+        assert_eq!(said[3], Some(route(4)));
+        assert_eq!(said.iter().flatten().count(), 2);
+        assert_eq!(paths.close(false), [None; MAX_PATHS], "said once");
+        // `recv/probing 0` then 1: answering again.
+        assert!(paths.answering(1, route(2)));
+        assert_eq!(paths.close(true).iter().flatten().count(), 1);
+        assert!(!paths.answering(1, route(2)), "closed for good: no answer");
+        assert_eq!(paths.close(true), [None; MAX_PATHS]);
     }
 
     #[test]
@@ -995,14 +1064,14 @@ mod path_control {
         assert!(!peer.sequenced());
         assert!(peer.should_probe(0));
         peer.probe_sent(0);
-        peer.answered(S / 10);
+        assert!(peer.answered(0, S / 10));
         assert!(peer.sequenced());
         peer.tick(S / 10 + S - 1);
         assert!(peer.sequenced());
         peer.tick(S / 10 + S);
         assert!(!peer.sequenced(), "silent for 1 s: the module may be gone");
         assert_eq!(peer.kind, PeerKind::Unknown);
-        peer.answered(2 * S);
+        assert!(peer.answered(2 * S, 2 * S));
         peer.unknown_session();
         assert!(
             !peer.sequenced(),
@@ -1023,7 +1092,10 @@ mod path_control {
         assert!(!peer.should_probe(gave_up + Capability::RETRY_NS - 1));
         assert!(peer.should_probe(gave_up + Capability::RETRY_NS));
         peer.probe_sent(gave_up + Capability::RETRY_NS);
-        peer.answered(gave_up + Capability::RETRY_NS + S / 10);
+        assert!(peer.answered(
+            gave_up + Capability::RETRY_NS,
+            gave_up + Capability::RETRY_NS + S / 10
+        ));
         assert!(peer.sequenced(), "it loaded MPUDP since");
     }
 }
