@@ -3,8 +3,9 @@
 //! MPUDP sender: spreads one UDP tunnel's datagrams over a primary and a secondary path.
 //!
 //! For every IPv4 datagram a socket sends to the configured peer's primary address on the
-//! configured port, the credit-based split (see [`parse::on_secondary`]) decides the path, at
-//! the share the scheduler sets: the fixed `split`, or the `rtt` scheduler's share from path
+//! configured port, the path schedule (`common/spread.rs`: smooth weighted round robin over one
+//! cycle of 1000 datagrams, read without a lock) decides the path, at the share the scheduler
+//! sets: the fixed `split`, or the `rtt` scheduler's share from path
 //! measurements. A datagram for the secondary path is sent to the peer's alternate address
 //! over the secondary interface, from that interface's address. Everything else leaves exactly
 //! as without MPUDP. If the secondary interface is gone, down, without carrier or without an
@@ -54,6 +55,10 @@ mod prober;
     reason = "shared with mpudp_recv, which reads headers and measures loss"
 )]
 mod seq;
+#[path = "common/spread.rs"]
+mod spread;
+#[path = "common/spread_table.rs"]
+mod spread_table;
 #[path = "common/udp_hooks.rs"]
 #[allow(
     dead_code,
@@ -70,6 +75,8 @@ use parse::{IfName, Peer, Scheduler};
 use probe::{PathState, PathView, PRIMARY, SECONDARY};
 use prober::{PathStatus, Prober, Tunnel, PROBE_DOWN_AFTER, PROBE_INTERVAL_MS};
 use seq::DataHeader;
+use spread::Shares;
+use spread_table::SpreadTable;
 use udp_hooks::{Arriving, Outgoing, RecvHook, Routed, SendHook, SendOps, Verdict};
 
 module! {
@@ -131,8 +138,10 @@ impl SendConfig {
 /// The send-side configuration and counters of one network namespace.
 struct SendState {
     config: RcuValue<SendConfig>,
-    /// Number of the next eligible datagram, for the credit-based split.
+    /// Number of the next eligible datagram: it takes slot `n % 1000` of the schedule.
     next_datagram: Atomic<u64>,
+    /// Which path each slot of the schedule's cycle takes, for the shares now.
+    spread: SpreadTable,
     primary: PathCounters,
     secondary: PathCounters,
     /// Datagrams the split put on the secondary path that had to stay on the primary one.
@@ -161,6 +170,7 @@ impl NsState for SendState {
     const FRESH: Self = Self {
         config: RcuValue::new(),
         next_datagram: Atomic::new(0),
+        spread: SpreadTable::new(),
         primary: PathCounters::new(),
         secondary: PathCounters::new(),
         fallback: Atomic::new(0),
@@ -256,7 +266,11 @@ impl SendHook for Policy {
             ns.tunnel_ports.store(ports, Relaxed);
         }
         let n = ns.next_datagram.fetch_add(1u64, Relaxed);
-        if parse::on_secondary(n, ns.secondary_permille(&config)) {
+        let permille = ns.secondary_permille(&config);
+        let path = ns
+            .spread
+            .path(n, permille.into(), || Shares::two_paths(permille));
+        if path == SECONDARY {
             let ifindex = config.secondary_ifindex;
             let source = (ifindex != 0)
                 // SAFETY: The hook runs for a datagram sent in `d.net`, alive for the call.

@@ -232,16 +232,3 @@ pub(crate) fn parse_ifname(input: &[u8]) -> Result<Option<IfName>, Invalid> {
     name.0[..text.len()].copy_from_slice(text);
     Ok(Some(name))
 }
-
-/// Credit-based split: whether datagram number `n` of a flow goes on the secondary path when
-/// `secondary_permille` of the datagrams (per thousand) should.
-///
-/// Datagram `n` takes the secondary path when `floor((n + 1) * p / 1000)` steps past
-/// `floor(n * p / 1000)`, so after any `N` datagrams exactly `floor(N * p / 1000)` went there
-/// and secondary datagrams are spread evenly. The rule depends only on `n % 1000`, so it never
-/// overflows.
-pub(crate) fn on_secondary(n: u64, secondary_permille: u32) -> bool {
-    let p = u64::from(secondary_permille.min(1000));
-    let r = n % 1000;
-    (r + 1) * p / 1000 > r * p / 1000
-}

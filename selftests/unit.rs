@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Host unit tests of the sysfs parsers and the split rule (`common/parse.rs`) and of the
-//! probing logic (`common/probe.rs`), which use only `core` and so run without a kernel.
+//! Host unit tests of the pure logic in common/ (sysfs parsers, probing, sequencing, the
+//! reorder buffer, path control, the path schedule), which uses only `core` and so runs
+//! without a kernel.
 
 #[path = "../common/parse.rs"]
 #[allow(dead_code, reason = "the modules use every item; a test may not")]
@@ -123,23 +124,6 @@ fn interface_names_follow_the_kernel_rules() {
     ] {
         assert_eq!(parse_ifname(bad), Err(Invalid::BadName), "{bad:?}");
     }
-}
-
-#[test]
-fn split_is_exact_and_evenly_spread() {
-    for permille in 0..=1000u32 {
-        for total in [1u64, 7, 100, 1000, 10_000] {
-            let secondary = (0..total).filter(|&n| on_secondary(n, permille)).count() as u64;
-            assert_eq!(
-                secondary,
-                total * u64::from(permille) / 1000,
-                "{permille} permille of {total}"
-            );
-        }
-    }
-    // At 10 % no two secondary datagrams are closer than ten apart.
-    let picks: Vec<u64> = (0..1000).filter(|&n| on_secondary(n, 100)).collect();
-    assert!(picks.windows(2).all(|w| w[1] - w[0] == 10));
 }
 
 #[test]
@@ -1097,5 +1081,107 @@ mod path_control {
             gave_up + Capability::RETRY_NS + S / 10
         ));
         assert!(peer.sequenced(), "it loaded MPUDP since");
+    }
+}
+
+#[path = "../common/spread.rs"]
+#[allow(dead_code, reason = "the modules use every item; a test may not")]
+mod spread;
+
+mod spreading {
+    use super::seq::MAX_PATHS;
+    use super::spread::*;
+
+    fn cycle(shares: &Shares) -> Vec<u8> {
+        let mut slots = vec![u8::MAX; CYCLE];
+        schedule(shares, |slot, path| slots[slot] = path);
+        slots
+    }
+
+    /// After every prefix of the cycle, each path's count is within one datagram of its
+    /// share of the prefix, and over the whole cycle it is exactly its share.
+    fn assert_smooth_and_exact(shares: &Shares) {
+        let slots = cycle(shares);
+        let mut counts = [0i64; MAX_PATHS];
+        for (n, &path) in slots.iter().enumerate() {
+            assert!(usize::from(path) < MAX_PATHS);
+            assert!(
+                shares.0[usize::from(path)] > 0,
+                "{shares:?}: a path without share"
+            );
+            counts[usize::from(path)] += 1;
+            for (i, &count) in counts.iter().enumerate() {
+                // count vs (n + 1) * share / CYCLE, in thousandths.
+                let ideal = (n as i64 + 1) * i64::from(shares.0[i]);
+                assert!(
+                    (count * CYCLE as i64 - ideal).abs() < CYCLE as i64,
+                    "{shares:?}: path {i} has {count} after {} slots",
+                    n + 1
+                );
+            }
+        }
+        for (i, &count) in counts.iter().enumerate() {
+            assert_eq!(
+                count,
+                i64::from(shares.0[i]),
+                "{shares:?}: path {i} over a cycle"
+            );
+        }
+    }
+
+    #[test]
+    fn three_paths_get_exactly_their_shares_spread_evenly() {
+        for shares in [
+            [500, 300, 200],
+            [400, 400, 200],
+            [1, 998, 1],
+            [333, 333, 334],
+        ] {
+            let mut all = [0; MAX_PATHS];
+            all[..3].copy_from_slice(&shares);
+            assert_smooth_and_exact(&Shares(all));
+        }
+        // 10/10/5 Mbit/s: the 5 Mbit/s path takes every fifth datagram.
+        let mut shares = [0; MAX_PATHS];
+        shares[..3].copy_from_slice(&[400, 400, 200]);
+        let slots = cycle(&Shares(shares));
+        let third: Vec<usize> = (0..CYCLE).filter(|&n| slots[n] == 2).collect();
+        assert!(third.windows(2).all(|w| w[1] - w[0] == 5), "{third:?}");
+    }
+
+    #[test]
+    fn no_drift_over_many_cycles_and_every_path_count() {
+        // The schedule repeats each cycle, so a tunnel's totals after k cycles are k times
+        // the shares: here checked for every split of two paths and spreads of up to 8.
+        for p in 0..=1000 {
+            assert_smooth_and_exact(&Shares::two_paths(p));
+        }
+        for paths in 1..=MAX_PATHS {
+            let mut shares = [0u16; MAX_PATHS];
+            for (i, share) in shares.iter_mut().enumerate().take(paths) {
+                *share = (CYCLE / paths) as u16 + u16::from(i < CYCLE % paths);
+            }
+            assert_smooth_and_exact(&Shares(shares));
+        }
+        assert_eq!(cycle(&Shares::two_paths(0)), vec![0u8; CYCLE]);
+        assert_eq!(cycle(&Shares::two_paths(1000)), vec![1u8; CYCLE]);
+    }
+
+    #[test]
+    fn a_small_share_is_spread_not_bunched() {
+        // 10 % on the secondary path: every tenth datagram, as the old credit rule did.
+        let slots = cycle(&Shares::two_paths(100));
+        let picks: Vec<usize> = (0..CYCLE).filter(|&n| slots[n] == 1).collect();
+        assert_eq!(picks.len(), 100);
+        assert!(picks.windows(2).all(|w| w[1] - w[0] == 10), "{picks:?}");
+        assert_eq!(Shares::two_paths(5000), Shares::two_paths(1000));
+    }
+
+    #[test]
+    fn shares_that_do_not_sum_to_a_cycle_still_give_every_slot_a_path() {
+        assert_eq!(cycle(&Shares([0; MAX_PATHS])), vec![0u8; CYCLE]);
+        let mut shares = [0; MAX_PATHS];
+        shares[2] = 7;
+        assert!(cycle(&Shares(shares)).iter().all(|&p| p == 2));
     }
 }
