@@ -115,10 +115,9 @@ impl RecvConfig {
 /// The receive-side configuration and counters of one network namespace.
 struct RecvState {
     config: RcuValue<RecvConfig>,
-    /// Datagrams from the peer's primary address.
-    primary: PathCounters,
-    /// Datagrams from the peer's alternate address (delivered as from the primary one).
-    secondary: PathCounters,
+    /// Datagrams by path: the header's path index, or without one the address they came
+    /// from (the primary path's, or the alternate, delivered as from the primary one).
+    paths: [PathCounters; MAX_PATHS],
     /// The local address the peer's primary-path datagrams arrive at (as on the wire); 0
     /// until one has arrived since `peer` was written. Secondary-path datagrams get it as
     /// their destination.
@@ -159,8 +158,7 @@ struct RecvState {
 impl NsState for RecvState {
     const FRESH: Self = Self {
         config: RcuValue::new(),
-        primary: PathCounters::new(),
-        secondary: PathCounters::new(),
+        paths: [const { PathCounters::new() }; MAX_PATHS],
         primary_local: Atomic::new(0),
         rewrite_errors: Atomic::new(0),
         probes_answered: Atomic::new(0),
@@ -379,11 +377,8 @@ impl RecvState {
 
     /// The counters of the path with index `path` (the header's numbering).
     fn path_counters(&self, path: usize) -> &PathCounters {
-        if path == PRIMARY {
-            &self.primary
-        } else {
-            &self.secondary
-        }
+        // The header's path is below MAX_PATHS (`DataHeader::decode`), a probe's too.
+        self.paths.get(path).unwrap_or(&self.paths[PRIMARY])
     }
 }
 
@@ -640,10 +635,14 @@ impl SysfsFiles for Policy {
             b"probes_answered" => writeln!(out, "{}", ns.probes_answered.load(Relaxed)),
             b"probe_drops" => writeln!(out, "{}", ns.probe_drops.load(Relaxed)),
             b"closings_sent" => writeln!(out, "{}", ns.closings_sent.load(Relaxed)),
-            b"rx_primary_datagrams" => writeln!(out, "{}", ns.primary.datagrams.load(Relaxed)),
-            b"rx_primary_bytes" => writeln!(out, "{}", ns.primary.bytes.load(Relaxed)),
-            b"rx_secondary_datagrams" => writeln!(out, "{}", ns.secondary.datagrams.load(Relaxed)),
-            b"rx_secondary_bytes" => writeln!(out, "{}", ns.secondary.bytes.load(Relaxed)),
+            b"rx_primary_datagrams" => {
+                writeln!(out, "{}", ns.paths[PRIMARY].datagrams.load(Relaxed))
+            }
+            b"rx_primary_bytes" => writeln!(out, "{}", ns.paths[PRIMARY].bytes.load(Relaxed)),
+            b"rx_secondary_datagrams" => {
+                writeln!(out, "{}", ns.paths[SECONDARY].datagrams.load(Relaxed))
+            }
+            b"rx_secondary_bytes" => writeln!(out, "{}", ns.paths[SECONDARY].bytes.load(Relaxed)),
             b"primary_local" => match ns.primary_local.load(Relaxed) {
                 0 => writeln!(out),
                 addr => writeln!(out, "{}", Ipv4(addr)),

@@ -68,13 +68,14 @@ mod udp_hooks;
 
 use core::mem::offset_of;
 
-use control::{Control, PeerKind, CLOSING_LEN, PROBE_LEN};
+use control::{Control, PeerKind, PROBE_LEN, SHORT_LEN};
 use ffi::{File, NetExit, NetId, PageWriter, RcuValue, SysfsFiles, SysfsGroup, TimerOwner};
 use netns::{LogLimit, NetnsStates, NsState, PathCounters};
 use parse::{IfName, Peer, Scheduler};
 use probe::{PathState, PathView, PRIMARY, SECONDARY};
 use prober::{PathStatus, Prober, Tunnel, PROBE_DOWN_AFTER, PROBE_INTERVAL_MS};
 use seq::DataHeader;
+use seq::MAX_PATHS;
 use spread::Shares;
 use spread_table::SpreadTable;
 use udp_hooks::{Arriving, Outgoing, RecvHook, Routed, SendHook, SendOps, Verdict};
@@ -133,6 +134,21 @@ impl SendConfig {
             sequencing: true,
         }
     }
+
+    /// How many paths the tunnel has: the primary and the secondary. The structures behind
+    /// them take up to [`MAX_PATHS`]; configuring more is the multipath scheduler's work.
+    fn paths(&self) -> usize {
+        2
+    }
+
+    /// The interface of path `path`: 0 for the primary path (routing picks it) and for a
+    /// path without one.
+    fn ifindex(&self, path: usize) -> i32 {
+        match path {
+            SECONDARY => self.secondary_ifindex,
+            _ => 0,
+        }
+    }
 }
 
 /// The send-side configuration and counters of one network namespace.
@@ -142,9 +158,9 @@ struct SendState {
     next_datagram: Atomic<u64>,
     /// Which path each slot of the schedule's cycle takes, for the shares now.
     spread: SpreadTable,
-    primary: PathCounters,
-    secondary: PathCounters,
-    /// Datagrams the split put on the secondary path that had to stay on the primary one.
+    /// What each path carried, by path index.
+    paths: [PathCounters; MAX_PATHS],
+    /// Datagrams the schedule put on another path that had to stay on the primary one.
     fallback: Atomic<u64>,
     /// The tunnel's ports as its latest in-scope datagram used them, local in the high half;
     /// 0 until one was sent. Probes go in the same 5-tuple.
@@ -171,8 +187,7 @@ impl NsState for SendState {
         config: RcuValue::new(),
         next_datagram: Atomic::new(0),
         spread: SpreadTable::new(),
-        primary: PathCounters::new(),
-        secondary: PathCounters::new(),
+        paths: [const { PathCounters::new() }; MAX_PATHS],
         fallback: Atomic::new(0),
         tunnel_ports: Atomic::new(0),
         rtt_secondary_permille: Atomic::new(probe::RTT_START_PERMILLE),
@@ -210,29 +225,77 @@ impl SendState {
         self.config.load().unwrap_or_else(SendConfig::defaults)
     }
 
-    /// Permille of in-scope datagrams that should take the secondary path now, under `config`:
-    /// none if it is down and the primary is not, all if the primary is down and it is not,
-    /// the `rtt` scheduler's share while both paths answer probes and `rtt` is selected, and
-    /// the fixed `split` otherwise.
-    fn secondary_permille(&self, config: &SendConfig) -> u32 {
-        let paths = &self.prober.paths;
-        match (paths[PRIMARY].state(), paths[SECONDARY].state()) {
-            (PathState::Up, PathState::Down) => 0,
-            (PathState::Down, PathState::Up) => 1000,
-            (PathState::Up, PathState::Up) if config.scheduler == Scheduler::Rtt => {
-                self.rtt_secondary_permille.load(Relaxed).min(1000)
+    /// What each path's share of the in-scope datagrams depends on now, under `config`.
+    fn share_inputs(&self, config: &SendConfig) -> ShareInputs {
+        let paths = config.paths();
+        let (mut up, mut down) = (0u8, 0u8);
+        for (i, path) in self.prober.paths.iter().enumerate().take(paths) {
+            match path.state() {
+                PathState::Up => up |= 1 << i,
+                PathState::Down => down |= 1 << i,
+                PathState::Unknown => {}
             }
-            _ => (SPLIT_MAX - config.split.min(SPLIT_MAX)) * 10,
+        }
+        let rtt_both_up = config.scheduler == Scheduler::Rtt && paths == 2 && up == 0b11;
+        ShareInputs {
+            paths,
+            up,
+            down,
+            split: config.split.min(SPLIT_MAX),
+            rtt_secondary_permille: rtt_both_up
+                .then(|| self.rtt_secondary_permille.load(Relaxed).min(1000)),
         }
     }
 
     /// The data counters of path `i`.
-    fn counters(&self, i: usize) -> &PathCounters {
-        if i == SECONDARY {
-            &self.secondary
+    fn counters(&self, i: usize) -> Option<&PathCounters> {
+        self.paths.get(i)
+    }
+}
+
+/// Everything the paths' shares are computed from; the send hook keys its schedule by it.
+struct ShareInputs {
+    /// The tunnel's paths (at most [`MAX_PATHS`]).
+    paths: usize,
+    /// A bit per path: answering probes, judged down.
+    up: u8,
+    down: u8,
+    /// Percent on the primary path, at most [`SPLIT_MAX`].
+    split: u32,
+    /// The `rtt` scheduler's permille on the secondary path while it is selected and both
+    /// paths answer; at most 1000.
+    rtt_secondary_permille: Option<u32>,
+}
+
+impl ShareInputs {
+    /// The inputs packed in one word: equal keys, equal shares.
+    fn key(&self) -> u64 {
+        let rtt = self.rtt_secondary_permille.map_or(0x7ff, u64::from);
+        (self.paths as u64 & 0xf)
+            | u64::from(self.up) << 4
+            | u64::from(self.down) << 12
+            | u64::from(self.split & 0x7f) << 20
+            | rtt << 27
+    }
+
+    /// Each path's share: the weights are the `rtt` scheduler's while it applies, else the
+    /// fixed `split`: that percent on the primary path and the rest in equal parts on the
+    /// others. The failover rule ([`Shares::with_failover`]) then takes out the paths judged
+    /// down while another answers.
+    fn shares(&self) -> Shares {
+        let mut weights = [0u32; MAX_PATHS];
+        if let Some(secondary) = self.rtt_secondary_permille {
+            weights[PRIMARY] = 1000 - secondary;
+            weights[SECONDARY] = secondary;
         } else {
-            &self.primary
+            for (i, weight) in weights.iter_mut().enumerate().take(self.paths) {
+                *weight = match i {
+                    PRIMARY => self.split * (self.paths as u32 - 1),
+                    _ => SPLIT_MAX - self.split,
+                };
+            }
         }
+        Shares::with_failover(weights, self.paths, self.up, self.down)
     }
 }
 
@@ -266,28 +329,27 @@ impl SendHook for Policy {
             ns.tunnel_ports.store(ports, Relaxed);
         }
         let n = ns.next_datagram.fetch_add(1u64, Relaxed);
-        let permille = ns.secondary_permille(&config);
-        let path = ns
-            .spread
-            .path(n, permille.into(), || Shares::two_paths(permille));
-        if path == SECONDARY {
-            let ifindex = config.secondary_ifindex;
+        let inputs = ns.share_inputs(&config);
+        let path = ns.spread.path(n, inputs.key(), || inputs.shares());
+        if path != PRIMARY {
+            let ifindex = config.ifindex(path);
+            let to = peer.addr(path);
             let source = (ifindex != 0)
                 // SAFETY: The hook runs for a datagram sent in `d.net`, alive for the call.
-                .then(|| unsafe { d.net.usable_source(ifindex, peer.alternate) })
+                .then(|| unsafe { d.net.usable_source(ifindex, to) })
                 .flatten();
-            if let Some(source) = source {
-                *d.daddr = peer.alternate.0;
+            if let (Some(source), Some(counters)) = (source, ns.counters(path)) {
+                *d.daddr = to.0;
                 *d.saddr = source.0;
                 *d.oif = ifindex;
-                d.path = Some(SECONDARY as u8);
-                ns.secondary.count(d.len);
+                d.path = Some(path as u8);
+                counters.count(d.len);
                 return true;
             }
             ns.fallback.add(1u64, Relaxed);
         }
         d.path = Some(PRIMARY as u8);
-        ns.primary.count(d.len);
+        ns.paths[PRIMARY].count(d.len);
         false
     }
 
@@ -357,7 +419,7 @@ impl RecvHook for Policy {
     /// sees them; everything else passes untouched (`mpudp_recv`'s hook, before or after
     /// this one, takes the peer's probes and data).
     fn arrive(d: &mut Arriving<'_>) -> Verdict {
-        if d.len != PROBE_LEN && d.len != CLOSING_LEN {
+        if d.len != PROBE_LEN && d.len != SHORT_LEN {
             return Verdict::Deliver;
         }
         // SAFETY: As in `steer`.
@@ -376,12 +438,11 @@ impl RecvHook for Policy {
             return Verdict::Deliver;
         };
         // Only the peer's address on the path named, on the tunnel's port, speaks for it.
-        let expected = match usize::from(path) {
-            PRIMARY => peer.primary,
-            SECONDARY => peer.alternate,
-            _ => return Verdict::Deliver,
-        };
-        if d.saddr != expected || !parse::on_tunnel_port(config.port, d.sport, d.dport) {
+        let path = usize::from(path);
+        if path >= config.paths()
+            || d.saddr != peer.addr(path)
+            || !parse::on_tunnel_port(config.port, d.sport, d.dport)
+        {
             return Verdict::Deliver;
         }
         if d.verify_and_empty().is_ok() {
@@ -389,7 +450,7 @@ impl RecvHook for Policy {
             let token = ns.token.load(Relaxed);
             let taken = match message {
                 Control::Reply(reply) => {
-                    let tx_bytes = ns.counters(usize::from(path)).bytes.load(Relaxed);
+                    let tx_bytes = ns.counters(path).map_or(0, |c| c.bytes.load(Relaxed));
                     ns.prober.take_reply(&reply, now, token, tx_bytes)
                 }
                 Control::Closing { token: theirs, .. } => {
@@ -434,7 +495,8 @@ impl SendState {
             peer: config.peer,
             port: config.port,
             ports: self.tunnel_ports.load(Relaxed),
-            secondary_ifindex: config.secondary_ifindex,
+            paths: config.paths(),
+            ifindex: core::array::from_fn(|path| config.ifindex(path)),
             token: self.token.load(Relaxed),
         }
     }
@@ -450,7 +512,7 @@ impl SendState {
 
     /// One step of the `rtt` scheduler, while both paths answer.
     fn schedule(&self) {
-        let [p, s] = &self.prober.paths;
+        let [p, s, ..] = &self.prober.paths;
         if p.state() != PathState::Up || s.state() != PathState::Up {
             return;
         }
@@ -634,11 +696,7 @@ impl<const I: usize> SysfsFiles for PathFiles<I> {
         // SAFETY: A sysfs callback of a task in the namespace; the files go before the states.
         let ns = unsafe { NAMESPACES.view(NetId::current()?) };
         let path = &ns.prober.paths[I];
-        let secondary = ns.secondary_permille(&ns.config());
-        let share = match I {
-            SECONDARY => secondary,
-            _ => 1000 - secondary,
-        };
+        let counters = &ns.paths[I];
         let value = match name.to_bytes() {
             b"state" => return writeln!(out, "{}", path.state().name()).map_err(|_| EINVAL),
             b"data_loss_ppm" => {
@@ -652,9 +710,9 @@ impl<const I: usize> SysfsFiles for PathFiles<I> {
             b"srtt_us" => path.srtt_us.load(Relaxed),
             b"rttvar_us" => path.rttvar_us.load(Relaxed),
             b"loss_ppm" => path.loss_ppm.load(Relaxed).into(),
-            b"share_permille" => share.into(),
-            b"tx_datagrams" => ns.counters(I).datagrams.load(Relaxed),
-            b"tx_bytes" => ns.counters(I).bytes.load(Relaxed),
+            b"share_permille" => ns.share_inputs(&ns.config()).shares().0[I].into(),
+            b"tx_datagrams" => counters.datagrams.load(Relaxed),
+            b"tx_bytes" => counters.bytes.load(Relaxed),
             b"rx_datagrams" => path.peer_rx_datagrams.load(Relaxed),
             b"rx_bytes" => path.peer_rx_bytes.load(Relaxed),
             b"sent_kbps" => path.sent_kbps.load(Relaxed),
@@ -691,10 +749,14 @@ impl SysfsFiles for Policy {
             b"probing" => writeln!(out, "{}", u32::from(config.probing)),
             b"probe_interval_ms" => writeln!(out, "{}", ns.prober.interval_ms.load(Relaxed)),
             b"probe_down_after" => writeln!(out, "{}", ns.prober.down_after.load(Relaxed)),
-            b"tx_primary_datagrams" => writeln!(out, "{}", ns.primary.datagrams.load(Relaxed)),
-            b"tx_primary_bytes" => writeln!(out, "{}", ns.primary.bytes.load(Relaxed)),
-            b"tx_secondary_datagrams" => writeln!(out, "{}", ns.secondary.datagrams.load(Relaxed)),
-            b"tx_secondary_bytes" => writeln!(out, "{}", ns.secondary.bytes.load(Relaxed)),
+            b"tx_primary_datagrams" => {
+                writeln!(out, "{}", ns.paths[PRIMARY].datagrams.load(Relaxed))
+            }
+            b"tx_primary_bytes" => writeln!(out, "{}", ns.paths[PRIMARY].bytes.load(Relaxed)),
+            b"tx_secondary_datagrams" => {
+                writeln!(out, "{}", ns.paths[SECONDARY].datagrams.load(Relaxed))
+            }
+            b"tx_secondary_bytes" => writeln!(out, "{}", ns.paths[SECONDARY].bytes.load(Relaxed)),
             b"tx_fallback_datagrams" => writeln!(out, "{}", ns.fallback.load(Relaxed)),
             b"sequencing" => writeln!(out, "{}", u32::from(config.sequencing)),
             b"peer_kind" => writeln!(

@@ -32,10 +32,8 @@ pub(crate) const LOSS_UNKNOWN: u32 = u32::MAX;
 
 /// Length of a probe and of a reply.
 pub(crate) const PROBE_LEN: usize = 32;
-/// Length of an unknown-session message.
-pub(crate) const UNKNOWN_SESSION_LEN: usize = 8;
-/// Length of a closing message.
-pub(crate) const CLOSING_LEN: usize = 8;
+/// Length of the messages that are only the prefix: unknown session and closing.
+pub(crate) const SHORT_LEN: usize = 8;
 
 const KIND_PROBE: u8 = 1;
 const KIND_REPLY: u8 = 2;
@@ -117,11 +115,11 @@ impl Control {
             }
             Control::UnknownSession { path, token } => {
                 prefix(out, KIND_UNKNOWN_SESSION, path, token);
-                UNKNOWN_SESSION_LEN
+                SHORT_LEN
             }
             Control::Closing { path, token } => {
                 prefix(out, KIND_CLOSING, path, token);
-                CLOSING_LEN
+                SHORT_LEN
             }
         }
     }
@@ -129,7 +127,7 @@ impl Control {
     /// The control message that `payload` is, if it is exactly one: right magic, version,
     /// kind, path and length, and zero where zero is due. Anything else is not control.
     pub(crate) fn decode(payload: &[u8]) -> Option<Self> {
-        if payload.len() < UNKNOWN_SESSION_LEN
+        if payload.len() < SHORT_LEN
             || u16::from_be_bytes([payload[0], payload[1]]) != MAGIC
             || payload[2] >> 4 != VERSION
             || usize::from(payload[3]) >= MAX_PATHS
@@ -158,10 +156,8 @@ impl Control {
                 rx_bytes: u64_at(payload, 16),
                 rx_datagrams: u64_at(payload, 24),
             })),
-            (KIND_UNKNOWN_SESSION, UNKNOWN_SESSION_LEN) => {
-                Some(Control::UnknownSession { path, token })
-            }
-            (KIND_CLOSING, CLOSING_LEN) => Some(Control::Closing { path, token }),
+            (KIND_UNKNOWN_SESSION, SHORT_LEN) => Some(Control::UnknownSession { path, token }),
+            (KIND_CLOSING, SHORT_LEN) => Some(Control::Closing { path, token }),
             _ => None,
         }
     }

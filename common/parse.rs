@@ -154,6 +154,18 @@ pub(crate) struct Peer {
     pub(crate) alternate: Ipv4,
 }
 
+impl Peer {
+    /// The peer's address on path `path`: the primary address on path 0, the alternate on
+    /// every other path.
+    pub(crate) fn addr(&self, path: usize) -> Ipv4 {
+        if path == 0 {
+            self.primary
+        } else {
+            self.alternate
+        }
+    }
+}
+
 /// Whether a datagram between ports `sport` and `dport` belongs to the tunnel on `port`
 /// (source or destination, either direction); never while no port is set (0). The address
 /// half of the tunnel's scope is each hook's own: which of the peer's addresses it expects

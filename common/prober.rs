@@ -17,7 +17,8 @@ use kernel::sync::LockClassKey;
 use crate::control::{self, Capability, Control, PeerKind, Probe, Reply, PROBE_LEN};
 use crate::ffi::{self, NetId, SoftTimer, SoftirqLock, TimerOwner};
 use crate::parse::{Ipv4, Peer};
-use crate::probe::{self, LossWindow, PathState, RttEstimator, PRIMARY, SECONDARY};
+use crate::probe::{self, LossWindow, PathState, RttEstimator, PRIMARY};
+use crate::seq::MAX_PATHS;
 use crate::udp_hooks;
 
 /// Default and bounds of `probe_interval_ms`.
@@ -26,7 +27,7 @@ pub(crate) const PROBE_INTERVAL_MS: (u32, u32, u32) = (100, 10, 10_000);
 pub(crate) const PROBE_DOWN_AFTER: (u32, u32, u32) = (3, 1, 100);
 
 /// Path names for the kernel log, by path index.
-const PATH_NAMES: [&str; 2] = ["primary", "secondary"];
+const PATH_NAMES: [&str; MAX_PATHS] = ["primary", "secondary", "2", "3", "4", "5", "6", "7"];
 
 /// Rates are measured over at least this long, so that one probe interval's jitter and the
 /// paths' one-way delay (the two ends count at different moments) do not dominate them.
@@ -110,8 +111,11 @@ pub(crate) struct Tunnel {
     /// The tunnel's ports as its latest in-scope datagram used them, local in the high half;
     /// 0 until one was sent.
     pub(crate) ports: u32,
-    /// The secondary interface; 0 when multipath is off.
-    pub(crate) secondary_ifindex: i32,
+    /// How many paths the tunnel has; the prober probes and judges these.
+    pub(crate) paths: usize,
+    /// Each path's interface, by path index: 0 for the primary path (routing picks it), and
+    /// 0 for another path while it has none (it is then not probed).
+    pub(crate) ifindex: [i32; MAX_PATHS],
     /// This namespace's session token.
     pub(crate) token: u32,
 }
@@ -153,7 +157,7 @@ impl PathBook {
 struct ProbeBooks {
     /// The namespace probed; `None` while probing is off (the timer then stops re-arming).
     net: Option<NetId>,
-    paths: [PathBook; 2],
+    paths: [PathBook; MAX_PATHS],
     capability: Capability,
     /// When probing started: a path never answered has been silent since then.
     started_ns: u64,
@@ -164,7 +168,7 @@ struct ProbeBooks {
 impl ProbeBooks {
     const IDLE: Self = Self {
         net: None,
-        paths: [PathBook::new(), PathBook::new()],
+        paths: [const { PathBook::new() }; MAX_PATHS],
         capability: Capability::new(),
         started_ns: 0,
         peer: None,
@@ -192,8 +196,8 @@ struct OutgoingProbe {
 
 /// One namespace's prober: its knobs, what it publishes, its timer and its books.
 pub(crate) struct Prober {
-    /// Indexed by [`PRIMARY`] and [`SECONDARY`].
-    pub(crate) paths: [PathStatus; 2],
+    /// By path index, [`PRIMARY`] first; those beyond the tunnel's paths stay unknown.
+    pub(crate) paths: [PathStatus; MAX_PATHS],
     pub(crate) interval_ms: Atomic<u32>,
     pub(crate) down_after: Atomic<u32>,
     /// [`PeerKind`] as `u32`: datagrams get the sequencing header only while it is
@@ -214,7 +218,7 @@ pub(crate) struct Prober {
 impl Prober {
     pub(crate) const fn new() -> Self {
         Self {
-            paths: [PathStatus::new(), PathStatus::new()],
+            paths: [const { PathStatus::new() }; MAX_PATHS],
             interval_ms: Atomic::new(PROBE_INTERVAL_MS.0),
             down_after: Atomic::new(PROBE_DOWN_AFTER.0),
             peer_kind: Atomic::new(PeerKind::Unknown as u32),
@@ -283,13 +287,13 @@ impl Prober {
             let interval_ms = self.interval_ms.load(Relaxed);
             self.timer
                 .start_at(now + u64::from(interval_ms) * 1_000_000, PROBE_SLACK_NS);
-            let peer = tunnel().peer;
+            let Tunnel { peer, paths, .. } = tunnel();
             if peer != books.peer {
                 books.peer = peer;
                 books.capability = Capability::new();
             }
             books.capability.tick(now);
-            self.judge(&mut books, now, interval_ms);
+            self.judge(&mut books, now, interval_ms, paths);
             self.peer_kind.store(books.capability.kind as u32, Relaxed);
             // A peer taken for plain gets probes (in its application's port) only every
             // `Capability::RETRY_NS`.
@@ -298,7 +302,7 @@ impl Prober {
             }
             books.capability.probe_sent(now);
         }
-        for path in [PRIMARY, SECONDARY] {
+        for path in 0..MAX_PATHS {
             // Each probe's send time is taken just before it goes, so that neither the round's
             // bookkeeping nor the other probe's sending enters its RTT.
             let (net, probe) = {
@@ -310,10 +314,14 @@ impl Prober {
                 let Some(net) = books.net else {
                     return false;
                 };
+                let tunnel = tunnel();
+                if path >= tunnel.paths {
+                    return true;
+                }
                 // SAFETY: The namespace is alive while its prober's timer runs: its exit
                 // stops the prober (`Prober::stop`, which waits for this round) first.
                 (net, unsafe {
-                    self.prepare_probe(&mut books, net, &tunnel(), path, ffi::now_ns())
+                    self.prepare_probe(&mut books, net, &tunnel, path, ffi::now_ns())
                 })
             };
             // Sent with the lock dropped: a probe to an address of this host comes straight
@@ -327,8 +335,9 @@ impl Prober {
         true
     }
 
-    /// Records a probe on path `i` as sent at `now` and returns it, if it can leave: the
-    /// secondary one only while its interface is usable, none without a peer or tunnel port.
+    /// Records a probe on path `i` as sent at `now` and returns it, if it can leave: on a
+    /// path other than the primary only while its interface is usable, none without a peer
+    /// or tunnel port.
     /// It goes in the tunnel's 5-tuple as its latest datagram used it; until the tunnel has
     /// sent, from and to the tunnel port.
     ///
@@ -352,17 +361,19 @@ impl Prober {
             0 => (port, port),
             ports => ((ports >> 16) as u16, ports as u16),
         };
-        let (to, from, oif) = if i == PRIMARY {
+        let to = peer.addr(i);
+        let (from, oif) = if i == PRIMARY {
             // Routing picks the source, as for the tunnel's own primary-path datagrams.
-            (peer.primary, Ipv4(0), 0)
+            (Ipv4(0), 0)
         } else {
-            let ifindex = tunnel.secondary_ifindex;
-            if ifindex == 0 {
-                return None;
-            }
+            let ifindex = tunnel
+                .ifindex
+                .get(i)
+                .copied()
+                .filter(|&ifindex| ifindex != 0)?;
             // SAFETY: The namespace is alive (the caller's contract).
-            let source = unsafe { net.usable_source(ifindex, peer.alternate) }?;
-            (peer.alternate, source, ifindex)
+            let source = unsafe { net.usable_source(ifindex, to) }?;
+            (source, ifindex)
         };
         let mut wire = [0u8; PROBE_LEN];
         Control::Probe(Probe {
@@ -370,7 +381,7 @@ impl Prober {
             token: tunnel.token,
             seq,
             sent_ns: now,
-            primary_addr: peer.primary.0.to_ne_bytes(),
+            primary_addr: peer.addr(PRIMARY).0.to_ne_bytes(),
         })
         .encode(&mut wire);
         Some(OutgoingProbe {
@@ -394,23 +405,19 @@ impl Prober {
             return false;
         }
         let i = usize::from(reply.path);
-        let Some(status) = self.paths.get(i) else {
+        let ProbeBooks {
+            paths, capability, ..
+        } = &mut *books;
+        let (Some(status), Some(book)) = (self.paths.get(i), paths.get_mut(i)) else {
             return false;
         };
-        let Some(sent_ns) = books
-            .paths
-            .get_mut(i)
-            .and_then(|book| book.window.answered(reply.seq))
-        else {
+        let Some(sent_ns) = book.window.answered(reply.seq) else {
             return false;
         };
-        if !books.capability.answered(sent_ns, now) {
+        if !capability.answered(sent_ns, now) {
             return false;
         }
-        self.peer_kind.store(books.capability.kind as u32, Relaxed);
-        let Some(book) = books.paths.get_mut(i) else {
-            return false;
-        };
+        self.peer_kind.store(capability.kind as u32, Relaxed);
         if let Some(sample) = probe::rtt_sample_us(sent_ns, now) {
             book.rtt.sample(sample);
             status.srtt_us.store(book.rtt.srtt_us, Relaxed);
@@ -473,12 +480,13 @@ impl Prober {
         true
     }
 
-    /// Applies the failover rule and refreshes the loss estimates.
-    fn judge(&self, books: &mut ProbeBooks, now: u64, interval_ms: u32) {
+    /// Applies the failover rule and refreshes the loss estimates of the tunnel's first
+    /// `paths` paths.
+    fn judge(&self, books: &mut ProbeBooks, now: u64, interval_ms: u32, paths: usize) {
         let down_after = self.down_after.load(Relaxed);
-        for (i, book) in books.paths.iter().enumerate() {
-            let status = &self.paths[i];
-            let other_up = self.paths[1 - i].state() == PathState::Up;
+        let in_use = || self.paths.iter().enumerate().take(paths);
+        for ((i, status), book) in in_use().zip(&books.paths) {
+            let other_up = in_use().any(|(j, other)| j != i && other.state() == PathState::Up);
             let overdue = probe::overdue_ns(down_after, interval_ms, &book.rtt);
             let silent_since = book.answered_ns.unwrap_or(books.started_ns);
             let before = status.state();

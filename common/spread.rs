@@ -24,17 +24,60 @@ pub(crate) const CYCLE: usize = 1000;
 pub(crate) struct Shares(pub(crate) [u16; MAX_PATHS]);
 
 impl Shares {
-    /// Two paths: `secondary_permille` on path 1 (capped at 1000), the rest on path 0.
-    pub(crate) const fn two_paths(secondary_permille: u32) -> Self {
-        let secondary = if secondary_permille > CYCLE as u32 {
-            CYCLE as u16
-        } else {
-            secondary_permille as u16
-        };
-        let mut shares = [0; MAX_PATHS];
-        shares[0] = CYCLE as u16 - secondary;
-        shares[1] = secondary;
+    /// The shares in proportion to `weights` (any scale). Each is rounded down and the
+    /// permille that rounding leaves go one each to the weighted paths in index order, so no
+    /// share is more than one permille off its exact value. Without any weight, path 0 takes
+    /// everything.
+    pub(crate) fn from_weights(weights: &[u32; MAX_PATHS]) -> Self {
+        let total: u64 = weights.iter().map(|&w| u64::from(w)).sum();
+        let mut shares = [0u16; MAX_PATHS];
+        if total == 0 {
+            shares[0] = CYCLE as u16;
+            return Self(shares);
+        }
+        let mut left = CYCLE as u16;
+        for (share, &weight) in shares.iter_mut().zip(weights) {
+            // At most CYCLE: the weight is at most the total.
+            *share = (u64::from(weight) * CYCLE as u64 / total) as u16;
+            left -= *share;
+        }
+        // Fewer permille are left than there are weighted paths (each lost less than one).
+        for (share, &weight) in shares.iter_mut().zip(weights) {
+            if left == 0 {
+                break;
+            }
+            if weight > 0 {
+                *share += 1;
+                left -= 1;
+            }
+        }
         Self(shares)
+    }
+
+    /// The shares for the configured `weights` of the first `paths` paths (the others get
+    /// none) under the failover rule. `up` and `down` have a bit per path: answering probes,
+    /// judged down. While any path answers, the paths judged down carry nothing, and if the
+    /// others have no weight the answering paths share equally. While none answers (probing
+    /// off, or every path silent) the weights apply as configured.
+    pub(crate) fn with_failover(
+        mut weights: [u32; MAX_PATHS],
+        paths: usize,
+        up: u8,
+        down: u8,
+    ) -> Self {
+        let in_use = |path: usize| path < paths;
+        let bit = |mask: u8, path: usize| (mask >> path) & 1 == 1;
+        for (path, weight) in weights.iter_mut().enumerate() {
+            if !in_use(path) || (up != 0 && bit(down, path)) {
+                *weight = 0;
+            }
+        }
+        if up != 0 && weights.iter().all(|&w| w == 0) {
+            for (path, weight) in weights.iter_mut().enumerate() {
+                *weight = u32::from(in_use(path) && bit(up, path));
+            }
+        }
+        Self::from_weights(&weights)
     }
 }
 

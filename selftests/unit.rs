@@ -88,6 +88,9 @@ fn peer_is_a_pair_or_nothing_and_prints_canonically() {
     assert_eq!(peer.primary, ip(10, 0, 1, 2));
     assert_eq!(peer.alternate, ip(10, 0, 2, 2));
     assert_eq!(format!("{peer}"), "10.0.1.2 10.0.2.2");
+    // Path 0 reaches the primary address, every other path the alternate.
+    assert_eq!(peer.addr(0), peer.primary);
+    assert!((1..8).all(|path| peer.addr(path) == peer.alternate));
     assert_eq!(parse_peer(b"\n"), Ok(None));
     for bad in [
         &b"10.0.1.2"[..],
@@ -1154,7 +1157,7 @@ mod spreading {
         // The schedule repeats each cycle, so a tunnel's totals after k cycles are k times
         // the shares: here checked for every split of two paths and spreads of up to 8.
         for p in 0..=1000 {
-            assert_smooth_and_exact(&Shares::two_paths(p));
+            assert_smooth_and_exact(&two_paths(p));
         }
         for paths in 1..=MAX_PATHS {
             let mut shares = [0u16; MAX_PATHS];
@@ -1163,18 +1166,91 @@ mod spreading {
             }
             assert_smooth_and_exact(&Shares(shares));
         }
-        assert_eq!(cycle(&Shares::two_paths(0)), vec![0u8; CYCLE]);
-        assert_eq!(cycle(&Shares::two_paths(1000)), vec![1u8; CYCLE]);
+        assert_eq!(cycle(&two_paths(0)), vec![0u8; CYCLE]);
+        assert_eq!(cycle(&two_paths(1000)), vec![1u8; CYCLE]);
     }
 
     #[test]
     fn a_small_share_is_spread_not_bunched() {
         // 10 % on the secondary path: every tenth datagram, as the old credit rule did.
-        let slots = cycle(&Shares::two_paths(100));
+        let slots = cycle(&two_paths(100));
         let picks: Vec<usize> = (0..CYCLE).filter(|&n| slots[n] == 1).collect();
         assert_eq!(picks.len(), 100);
         assert!(picks.windows(2).all(|w| w[1] - w[0] == 10), "{picks:?}");
-        assert_eq!(Shares::two_paths(5000), Shares::two_paths(1000));
+    }
+
+    /// Two paths: `p` permille on path 1, the rest on path 0.
+    fn two_paths(p: u32) -> Shares {
+        let mut weights = [0; MAX_PATHS];
+        weights[..2].copy_from_slice(&[1000 - p, p]);
+        Shares::from_weights(&weights)
+    }
+
+    fn weights(first: &[u32]) -> [u32; MAX_PATHS] {
+        let mut all = [0; MAX_PATHS];
+        all[..first.len()].copy_from_slice(first);
+        all
+    }
+
+    #[test]
+    fn shares_follow_the_weights_exactly_where_they_can() {
+        for p in 0..=1000 {
+            assert_eq!(&two_paths(p).0[..2], &[(1000 - p) as u16, p as u16]);
+        }
+        // Any scale: 10/10/5 Mbit/s.
+        assert_eq!(
+            Shares::from_weights(&weights(&[10_000, 10_000, 5_000])),
+            Shares(weights(&[400, 400, 200]).map(|w| w as u16))
+        );
+        // Rounding leaves permille over: one each to the weighted paths, in index order.
+        let thirds = Shares::from_weights(&weights(&[0, 1, 1, 1]));
+        assert_eq!(thirds.0, weights(&[0, 334, 333, 333]).map(|w| w as u16));
+        for n in 1..=MAX_PATHS as u32 {
+            for heavy in [1, 7, 999, u32::MAX / 8] {
+                let mut w = [0; MAX_PATHS];
+                for (i, weight) in w.iter_mut().enumerate().take(n as usize) {
+                    *weight = 1 + heavy * i as u32 % 13;
+                }
+                let shares = Shares::from_weights(&w);
+                let total: u64 = w.iter().map(|&x| u64::from(x)).sum();
+                assert_eq!(shares.0.iter().map(|&s| u32::from(s)).sum::<u32>(), 1000);
+                for i in 0..MAX_PATHS {
+                    let exact = u64::from(w[i]) * 1000;
+                    let share = u64::from(shares.0[i]) * total;
+                    assert!(share.abs_diff(exact) < total, "{w:?}: {shares:?}");
+                }
+            }
+        }
+        assert_eq!(Shares::from_weights(&[0; MAX_PATHS]), two_paths(0));
+    }
+
+    #[test]
+    fn failover_takes_down_paths_out_only_while_another_answers() {
+        let split50 = weights(&[500, 500]);
+        let (p, s) = (0b01, 0b10);
+        // Both answer, or neither is known: the configured split.
+        assert_eq!(Shares::with_failover(split50, 2, p | s, 0), two_paths(500));
+        assert_eq!(Shares::with_failover(split50, 2, 0, 0), two_paths(500));
+        // One down while the other answers: all on the other.
+        assert_eq!(Shares::with_failover(split50, 2, p, s), two_paths(0));
+        assert_eq!(Shares::with_failover(split50, 2, s, p), two_paths(1000));
+        // Both down (nothing answers): the configured split, not nothing.
+        assert_eq!(Shares::with_failover(split50, 2, 0, p | s), two_paths(500));
+        // One down, the other unknown (not answering yet): the configured split.
+        assert_eq!(Shares::with_failover(split50, 2, 0, s), two_paths(500));
+        // split 100 with the primary down: the secondary takes all, though weighted 0.
+        let split100 = weights(&[1000, 0]);
+        assert_eq!(Shares::with_failover(split100, 2, s, p), two_paths(1000));
+        // Paths beyond those in use get nothing, whatever their weight or state.
+        assert_eq!(
+            Shares::with_failover(weights(&[1, 1, 1]), 2, 0b111, 0),
+            two_paths(500)
+        );
+        // Three paths, the middle one down: the others keep their proportion.
+        assert_eq!(
+            Shares::with_failover(weights(&[2, 5, 3]), 3, 0b101, 0b010).0,
+            weights(&[400, 0, 600]).map(|w| w as u16)
+        );
     }
 
     #[test]
