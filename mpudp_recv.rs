@@ -1,13 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! MPUDP receiver: makes datagrams that arrive over the secondary path look like they came
-//! over the primary one, so the tunnel application sees one peer over both paths.
+//! MPUDP receiver: makes datagrams that arrive over the other paths look like they came over
+//! the primary one, so the tunnel application sees one peer over all paths.
 //!
-//! Before the socket lookup, a datagram from the peer's alternate address gets the peer's
+//! Before the socket lookup, a datagram from one of the peer's alternate addresses gets the peer's
 //! primary address as its source and, once learned, the local address the primary path
 //! arrives at as its destination. Connected and dual-stack sockets, encapsulation sockets and
 //! `IP_PKTINFO` then see the primary path's addresses. Only datagrams whose source or local
-//! port is the configured tunnel port, and whose source is one of the configured peer's two
+//! port is the configured tunnel port, and whose source is one of the configured peer's
 //! addresses, are touched or counted.
 //!
 //! With `recv/probing` on, the receive hook answers the peer's path probes
@@ -78,7 +78,7 @@ module! {
     type: MpudpRecv,
     name: "mpudp_recv",
     authors: ["MPUDP developers"],
-    description: "MPUDP: deliver a UDP tunnel's datagrams from both network paths as one peer",
+    description: "MPUDP: deliver a UDP tunnel's datagrams from all its network paths as one peer",
     license: "GPL",
 }
 
@@ -406,9 +406,10 @@ impl RecvHook for Policy {
         if !parse::on_tunnel_port(config.port, d.sport, d.dport) {
             return Verdict::Deliver;
         }
-        if d.saddr != peer.primary && d.saddr != peer.alternate {
+        // The path whose peer address sent it (0 for the primary address).
+        let Some(from_path) = peer.path_of(d.saddr) else {
             return Verdict::Deliver;
-        }
+        };
         let probing = config.probing;
         match d.whole_payload().and_then(Control::decode) {
             Some(Control::Probe(probe)) if probing => return ns.answer(d, &probe),
@@ -436,12 +437,12 @@ impl RecvHook for Policy {
                 return Verdict::Drop;
             }
         }
-        if d.saddr == peer.alternate && peer.alternate != peer.primary {
+        if from_path != PRIMARY {
             let learned = ns.primary_local.load(Relaxed);
             let local = if learned != 0 { Ipv4(learned) } else { d.daddr };
             let (sport, dport) = (d.sport, d.dport);
             if d.rewrite(peer.primary, sport, local, dport).is_ok() {
-                ns.path_counters(sequenced.map_or(SECONDARY, |h| h.path.into()))
+                ns.path_counters(sequenced.map_or(from_path, |h| h.path.into()))
                     .count(d.len);
             } else {
                 ns.rewrite_errors.add(1u64, Relaxed);
@@ -454,7 +455,7 @@ impl RecvHook for Policy {
             if ns.primary_local.load(Relaxed) != d.daddr.0 && to_local() {
                 ns.primary_local.store(d.daddr.0, Relaxed);
             }
-            // With one address for both paths, only the header tells them apart.
+            // With one address for several paths, only the header tells them apart.
             ns.path_counters(sequenced.map_or(PRIMARY, |h| h.path.into()))
                 .count(d.len);
         }

@@ -1,17 +1,18 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! MPUDP sender: spreads one UDP tunnel's datagrams over a primary and a secondary path.
+//! MPUDP sender: spreads one UDP tunnel's datagrams over a primary path and one path per
+//! `secondary` interface (up to 8 in all).
 //!
 //! For every IPv4 datagram a socket sends to the configured peer's primary address on the
 //! configured port, the path schedule (`common/spread.rs`: smooth weighted round robin over one
-//! cycle of 1000 datagrams, read without a lock) decides the path, at the share the scheduler
+//! cycle of 1000 datagrams, read without a lock) decides the path, at the shares the scheduler
 //! sets: the fixed `split`, or the `rtt` scheduler's share from path
-//! measurements. A datagram for the secondary path is sent to the peer's alternate address
-//! over the secondary interface, from that interface's address. Everything else leaves exactly
-//! as without MPUDP. If the secondary interface is gone, down, without carrier or without an
-//! IPv4 address, the datagram stays on the primary path.
+//! measurements. A datagram for another path than the primary is sent to the peer's alternate
+//! address for that path over that path's interface, from that interface's address.
+//! Everything else leaves exactly as without MPUDP. If the path's interface is gone, down,
+//! without carrier or without an IPv4 address, the datagram stays on the primary path.
 //!
-//! With `probing` on, a soft hrtimer per namespace probes both paths every probe interval
+//! With `probing` on, a soft hrtimer per namespace probes every path each probe interval
 //! (`common/prober.rs`, messages in `common/control.rs`; the peer's `mpudp_recv` answers at
 //! once). Probes and their answers travel in the tunnel's own 5-tuple on each path, so
 //! firewalls, NAT and ECMP treat them as the data; this module's receive hook takes the
@@ -37,6 +38,10 @@ mod ffi;
 #[path = "common/netns.rs"]
 mod netns;
 #[path = "common/parse.rs"]
+#[allow(
+    dead_code,
+    reason = "shared with mpudp_recv, which finds the path of a peer's address"
+)]
 mod parse;
 
 #[path = "common/control.rs"]
@@ -71,7 +76,7 @@ use core::mem::offset_of;
 use control::{Control, PeerKind, PROBE_LEN, SHORT_LEN};
 use ffi::{File, NetExit, NetId, PageWriter, RcuValue, SysfsFiles, SysfsGroup, TimerOwner};
 use netns::{LogLimit, NetnsStates, NsState, PathCounters};
-use parse::{IfName, Peer, Scheduler};
+use parse::{IfNames, Peer, Scheduler, MAX_EXTRA_PATHS};
 use probe::{PathState, PathView, PRIMARY, SECONDARY};
 use prober::{PathStatus, Prober, Tunnel, PROBE_DOWN_AFTER, PROBE_INTERVAL_MS};
 use seq::DataHeader;
@@ -84,7 +89,7 @@ module! {
     type: MpudpSend,
     name: "mpudp_send",
     authors: ["MPUDP developers"],
-    description: "MPUDP: send one UDP tunnel's datagrams over two network paths",
+    description: "MPUDP: send one UDP tunnel's datagrams over several network paths",
     license: "GPL",
     params: {
         split: u32 {
@@ -105,11 +110,11 @@ const SPLIT_MAX: u32 = 100;
 struct SendConfig {
     /// Percent of in-scope datagrams on the primary path.
     split: u32,
-    /// Index of the secondary interface; 0 when multipath is off (or its name is not
-    /// resolved).
-    secondary_ifindex: i32,
-    /// Name of the secondary interface as written, for reading back and re-resolving.
-    secondary_name: IfName,
+    /// The interfaces of the paths after the primary one (`secondary`), as written, for
+    /// reading back and re-resolving; none when multipath is off.
+    secondary: IfNames,
+    /// Their indices, in the same order; 0 where a name is not resolved.
+    secondary_ifindex: [i32; MAX_EXTRA_PATHS],
     peer: Option<Peer>,
     /// The tunnel's UDP port (source or destination); 0 when unset.
     port: u32,
@@ -125,8 +130,8 @@ impl SendConfig {
     fn defaults() -> Self {
         Self {
             split: DEFAULT_SPLIT.load(Relaxed),
-            secondary_ifindex: 0,
-            secondary_name: IfName::default(),
+            secondary: IfNames::default(),
+            secondary_ifindex: [0; MAX_EXTRA_PATHS],
             peer: None,
             port: 0,
             scheduler: Scheduler::Split,
@@ -135,19 +140,20 @@ impl SendConfig {
         }
     }
 
-    /// How many paths the tunnel has: the primary and the secondary. The structures behind
-    /// them take up to [`MAX_PATHS`]; configuring more is the multipath scheduler's work.
+    /// How many paths the tunnel has: the primary, and one per `secondary` interface (at
+    /// least one: without an interface the secondary path's share stays on the primary, as
+    /// `tx_fallback_datagrams` counts).
     fn paths(&self) -> usize {
-        2
+        1 + self.secondary.names().len().max(1)
     }
 
     /// The interface of path `path`: 0 for the primary path (routing picks it) and for a
     /// path without one.
     fn ifindex(&self, path: usize) -> i32 {
-        match path {
-            SECONDARY => self.secondary_ifindex,
-            _ => 0,
-        }
+        path.checked_sub(1)
+            .and_then(|i| self.secondary_ifindex.get(i))
+            .copied()
+            .unwrap_or(0)
     }
 }
 
@@ -393,22 +399,18 @@ impl ffi::InterfacesChanged for Policy {
         let lock = ffi::config_lock();
         NAMESPACES.for_each(&lock, |net, ns| {
             let config = ns.config();
-            let name = config.secondary_name;
-            if name.as_bytes().is_empty() {
-                return;
+            let mut ifindex = [0; MAX_EXTRA_PATHS];
+            for (index, name) in ifindex.iter_mut().zip(config.secondary.names()) {
+                // SAFETY: A namespace holding state is alive: its exit removes the state
+                // under the configuration lock, which this holds.
+                *index = unsafe { net.ifindex(name) }.unwrap_or(0);
             }
-            // SAFETY: A namespace holding state is alive: its exit removes the state under
-            // the configuration lock, which this holds.
-            let ifindex = unsafe { net.ifindex(&name) }.unwrap_or(0);
             if ifindex == config.secondary_ifindex {
                 return;
             }
             let resolved = ns.config.update(&lock, |c| c.secondary_ifindex = ifindex);
             if resolved.is_err() && REJECT_LOG.allow() {
-                pr_warn!(
-                    "secondary: interface change not taken (no memory): {}\n",
-                    name.as_str()
-                );
+                pr_warn!("secondary: interface change not taken (no memory)\n");
             }
         });
     }
@@ -610,7 +612,7 @@ static FILES: SysfsGroup = SysfsGroup::new(
     ],
 );
 
-/// The read-only files of `paths/primary` and `paths/secondary`.
+/// The read-only files of each path's directory in `paths/`.
 const PATH_FILES: &[File] = &[
     File {
         name: c"state",
@@ -682,12 +684,20 @@ const PATH_FILES: &[File] = &[
     },
 ];
 
-static PATH_GROUPS: [SysfsGroup; 2] = [
+/// A directory per path, by path index: the primary path, then one per `secondary`
+/// interface (the first keeps the name `secondary`).
+static PATH_GROUPS: [SysfsGroup; MAX_PATHS] = [
     SysfsGroup::new(Some(c"primary"), PATH_FILES),
     SysfsGroup::new(Some(c"secondary"), PATH_FILES),
+    SysfsGroup::new(Some(c"path2"), PATH_FILES),
+    SysfsGroup::new(Some(c"path3"), PATH_FILES),
+    SysfsGroup::new(Some(c"path4"), PATH_FILES),
+    SysfsGroup::new(Some(c"path5"), PATH_FILES),
+    SysfsGroup::new(Some(c"path6"), PATH_FILES),
+    SysfsGroup::new(Some(c"path7"), PATH_FILES),
 ];
 
-/// The files of path `I` ([`PRIMARY`] or [`SECONDARY`]).
+/// The files of path `I` (below [`MAX_PATHS`]).
 struct PathFiles<const I: usize>;
 
 impl<const I: usize> SysfsFiles for PathFiles<I> {
@@ -739,7 +749,7 @@ impl SysfsFiles for Policy {
         let config = ns.config();
         let written = match name.to_bytes() {
             b"split" => writeln!(out, "{}", config.split),
-            b"secondary" => writeln!(out, "{}", config.secondary_name),
+            b"secondary" => writeln!(out, "{}", config.secondary),
             b"peer" => match config.peer {
                 Some(peer) => writeln!(out, "{peer}"),
                 None => writeln!(out),
@@ -800,27 +810,25 @@ impl SysfsFiles for Policy {
                 configure(&|c| c.split = split)?;
             }
             b"secondary" => {
-                let parsed =
-                    parse::parse_ifname(input).map_err(|e| REJECT_LOG.reject(path, input, e))?;
-                let (ifindex, ifname) = match parsed {
+                let names =
+                    parse::parse_ifnames(input).map_err(|e| REJECT_LOG.reject(path, input, e))?;
+                let mut ifindex = [0; MAX_EXTRA_PATHS];
+                for (index, name) in ifindex.iter_mut().zip(names.names()) {
                     // SAFETY: `net` is the writing task's namespace, alive while it writes.
-                    Some(ifname) => match unsafe { net.ifindex(&ifname) } {
-                        Some(ifindex) => (ifindex, ifname),
-                        None => {
-                            if REJECT_LOG.allow() {
-                                pr_warn!(
-                                    "secondary: no interface {} in this namespace\n",
-                                    ifname.as_str()
-                                );
-                            }
-                            return Err(ENODEV);
+                    let Some(found) = (unsafe { net.ifindex(name) }) else {
+                        if REJECT_LOG.allow() {
+                            pr_warn!(
+                                "secondary: no interface {} in this namespace\n",
+                                name.as_str()
+                            );
                         }
-                    },
-                    None => (0, IfName::default()),
-                };
+                        return Err(ENODEV);
+                    };
+                    *index = found;
+                }
                 configure(&|c| {
                     c.secondary_ifindex = ifindex;
-                    c.secondary_name = ifname;
+                    c.secondary = names;
                 })?;
             }
             b"peer" => {
@@ -896,7 +904,7 @@ struct MpudpSend {
     // once nothing reaches them (their slots are freed with the registration).
     _hook: udp_hooks::SendHookRegistration,
     _files: ffi::SysfsRegistration,
-    _path_files: [ffi::SysfsRegistration; 2],
+    _path_files: [ffi::SysfsRegistration; MAX_PATHS],
     _paths_dir: ffi::SysfsDir,
     _probers: StopProbers,
     _recv_hook: udp_hooks::RecvHookRegistration<Policy>,
@@ -921,8 +929,14 @@ impl kernel::Module for MpudpSend {
         let probers = StopProbers;
         let paths_dir = ffi::SysfsDir::create(c"paths")?;
         let path_files = [
-            PATH_GROUPS[PRIMARY].register_in::<PathFiles<PRIMARY>>(&paths_dir)?,
-            PATH_GROUPS[SECONDARY].register_in::<PathFiles<SECONDARY>>(&paths_dir)?,
+            PATH_GROUPS[0].register_in::<PathFiles<0>>(&paths_dir)?,
+            PATH_GROUPS[1].register_in::<PathFiles<1>>(&paths_dir)?,
+            PATH_GROUPS[2].register_in::<PathFiles<2>>(&paths_dir)?,
+            PATH_GROUPS[3].register_in::<PathFiles<3>>(&paths_dir)?,
+            PATH_GROUPS[4].register_in::<PathFiles<4>>(&paths_dir)?,
+            PATH_GROUPS[5].register_in::<PathFiles<5>>(&paths_dir)?,
+            PATH_GROUPS[6].register_in::<PathFiles<6>>(&paths_dir)?,
+            PATH_GROUPS[7].register_in::<PathFiles<7>>(&paths_dir)?,
         ];
         let files = FILES.register::<Policy>()?;
         let recv_hook = udp_hooks::RecvHookRegistration::<Policy>::new().inspect_err(|_| {

@@ -7,6 +7,11 @@
 
 use core::fmt;
 
+use crate::seq::MAX_PATHS;
+
+/// The most paths besides the primary one: secondary interfaces, and peer alternates.
+pub(crate) const MAX_EXTRA_PATHS: usize = MAX_PATHS - 1;
+
 /// Why a written value was rejected: each becomes `EINVAL` and one dmesg line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Invalid {
@@ -16,9 +21,9 @@ pub(crate) enum Invalid {
     OutOfRange,
     /// Not a dotted-quad IPv4 unicast address.
     BadAddress,
-    /// Not `PRIMARY ALTERNATE` (two addresses separated by one space).
+    /// Not `PRIMARY ALTERNATE [ALTERNATE...]` (2 to 8 addresses separated by one space).
     BadPeer,
-    /// Not a valid interface name.
+    /// Not valid interface names (1 to 7, separated by one space).
     BadName,
     /// Not one of the scheduler names.
     BadScheduler,
@@ -31,8 +36,10 @@ impl Invalid {
             Invalid::NotANumber => "not a decimal number",
             Invalid::OutOfRange => "number out of range",
             Invalid::BadAddress => "not an IPv4 unicast address",
-            Invalid::BadPeer => "expected 'PRIMARY ALTERNATE' IPv4 addresses or nothing",
-            Invalid::BadName => "not an interface name",
+            Invalid::BadPeer => {
+                "expected 'PRIMARY ALTERNATE [ALTERNATE...]' (2 to 8 IPv4 addresses) or nothing"
+            }
+            Invalid::BadName => "expected 1 to 7 interface names separated by a space, or nothing",
             Invalid::BadScheduler => "expected 'split' or 'rtt'",
         }
     }
@@ -146,23 +153,43 @@ pub(crate) fn parse_ipv4(input: &[u8]) -> Result<Ipv4, Invalid> {
     Ok(Ipv4::from_octets(octets))
 }
 
-/// The peer's two addresses: the one the tunnel application talks to, and the one reached
-/// over the secondary path.
+/// The peer's addresses: the one the tunnel application talks to (the primary path's), and
+/// one alternate per further path, reached over that path's interface.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Peer {
     pub(crate) primary: Ipv4,
-    pub(crate) alternate: Ipv4,
+    alternates: [Ipv4; MAX_EXTRA_PATHS],
+    /// How many of `alternates` were given: 1 to [`MAX_EXTRA_PATHS`].
+    count: usize,
 }
 
 impl Peer {
-    /// The peer's address on path `path`: the primary address on path 0, the alternate on
-    /// every other path.
+    /// The alternate addresses as given.
+    pub(crate) fn alternates(&self) -> &[Ipv4] {
+        &self.alternates[..self.count]
+    }
+
+    /// The peer's address on path `path`: the primary address on path 0, the path's own
+    /// alternate on the others; paths beyond the alternates given use the last one (a peer
+    /// with one address for every path of a multihomed client).
     pub(crate) fn addr(&self, path: usize) -> Ipv4 {
-        if path == 0 {
-            self.primary
-        } else {
-            self.alternate
+        match path {
+            0 => self.primary,
+            // Unfilled slots repeat the last alternate given.
+            _ => self.alternates[(path - 1).min(MAX_EXTRA_PATHS - 1)],
         }
+    }
+
+    /// The path whose address `addr` is: 0 for the primary address (which may also be an
+    /// alternate), else the first alternate's that matches; `None` for another address.
+    pub(crate) fn path_of(&self, addr: Ipv4) -> Option<usize> {
+        if addr == self.primary {
+            return Some(0);
+        }
+        self.alternates()
+            .iter()
+            .position(|&alternate| alternate == addr)
+            .map(|i| i + 1)
     }
 }
 
@@ -176,24 +203,42 @@ pub(crate) fn on_tunnel_port(port: u32, sport: u16, dport: u16) -> bool {
 
 impl fmt::Display for Peer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}", self.primary, self.alternate)
+        write!(f, "{}", self.primary)?;
+        for alternate in self.alternates() {
+            write!(f, " {alternate}")?;
+        }
+        Ok(())
     }
 }
 
-/// Parses `PRIMARY ALTERNATE`; an empty write (`None`) clears the peer.
+/// Parses `PRIMARY ALTERNATE [ALTERNATE...]`, 2 to 8 addresses; an empty write (`None`)
+/// clears the peer.
 pub(crate) fn parse_peer(input: &[u8]) -> Result<Option<Peer>, Invalid> {
     let text = strip_newline(input);
     if text.is_empty() {
         return Ok(None);
     }
     let mut words = text.split(|&b| b == b' ');
-    let (Some(primary), Some(alternate), None) = (words.next(), words.next(), words.next()) else {
-        return Err(Invalid::BadPeer);
+    let primary = parse_ipv4(words.next().ok_or(Invalid::BadPeer)?)?;
+    let mut peer = Peer {
+        primary,
+        alternates: [primary; MAX_EXTRA_PATHS],
+        count: 0,
     };
-    Ok(Some(Peer {
-        primary: parse_ipv4(primary)?,
-        alternate: parse_ipv4(alternate)?,
-    }))
+    for word in words {
+        let slot = peer
+            .alternates
+            .get_mut(peer.count)
+            .ok_or(Invalid::BadPeer)?;
+        *slot = parse_ipv4(word)?;
+        peer.count += 1;
+    }
+    if peer.count == 0 {
+        return Err(Invalid::BadPeer);
+    }
+    let last = peer.alternates[peer.count - 1];
+    peer.alternates[peer.count..].fill(last);
+    Ok(Some(peer))
 }
 
 /// Longest interface name, without the terminating NUL (`IFNAMSIZ - 1`).
@@ -225,13 +270,52 @@ impl fmt::Display for IfName {
     }
 }
 
-/// Parses an interface name with the kernel's rules (`dev_valid_name`); empty means none.
-pub(crate) fn parse_ifname(input: &[u8]) -> Result<Option<IfName>, Invalid> {
-    let text = strip_newline(input);
-    if text.is_empty() {
-        return Ok(None);
+/// The interfaces of the paths after the primary one, in path order (`secondary`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct IfNames {
+    names: [IfName; MAX_EXTRA_PATHS],
+    count: usize,
+}
+
+impl IfNames {
+    /// The names as given.
+    pub(crate) fn names(&self) -> &[IfName] {
+        &self.names[..self.count]
     }
-    let valid = text.len() <= IFNAME_MAX
+}
+
+impl fmt::Display for IfNames {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, name) in self.names().iter().enumerate() {
+            if i > 0 {
+                write!(f, " ")?;
+            }
+            write!(f, "{name}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Parses 1 to 7 interface names separated by one space, each by the kernel's rules
+/// (`dev_valid_name`); empty means none.
+pub(crate) fn parse_ifnames(input: &[u8]) -> Result<IfNames, Invalid> {
+    let text = strip_newline(input);
+    let mut names = IfNames::default();
+    if text.is_empty() {
+        return Ok(names);
+    }
+    for word in text.split(|&b| b == b' ') {
+        let slot = names.names.get_mut(names.count).ok_or(Invalid::BadName)?;
+        *slot = one_ifname(word)?;
+        names.count += 1;
+    }
+    Ok(names)
+}
+
+/// One interface name, not empty.
+fn one_ifname(text: &[u8]) -> Result<IfName, Invalid> {
+    let valid = !text.is_empty()
+        && text.len() <= IFNAME_MAX
         && text != b"."
         && text != b".."
         && text
@@ -242,5 +326,5 @@ pub(crate) fn parse_ifname(input: &[u8]) -> Result<Option<IfName>, Invalid> {
     }
     let mut name = IfName::default();
     name.0[..text.len()].copy_from_slice(text);
-    Ok(Some(name))
+    Ok(name)
 }

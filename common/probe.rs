@@ -63,6 +63,17 @@ impl LossWindow {
         }
     }
 
+    /// Back to [`LossWindow::new`], in place (no window-sized temporary on the stack).
+    pub(crate) fn clear(&mut self) {
+        self.probes.fill((0, 0, false));
+        self.sent = 0;
+    }
+
+    /// Whether no probe was recorded since it was made or cleared.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.sent == 0
+    }
+
     /// Records a probe sent at `now_ns` and returns its sequence number.
     pub(crate) fn sent(&mut self, now_ns: u64) -> u32 {
         let seq = self.sent;

@@ -147,7 +147,7 @@ impl PathBook {
     /// the stack of every caller.
     fn reset(&mut self) {
         self.rtt = RttEstimator::default();
-        self.window = LossWindow::new();
+        self.window.clear();
         self.answered_ns = None;
         self.rate_mark = None;
     }
@@ -509,6 +509,14 @@ impl Prober {
                 data => data,
             };
             status.loss_ppm.store(loss, Relaxed);
+        }
+        // Paths the tunnel no longer has (fewer `secondary` interfaces) are forgotten: sysfs
+        // shows them unknown, and one added again starts afresh.
+        for (status, book) in self.paths.iter().zip(&mut books.paths).skip(paths) {
+            if !book.window.is_empty() || status.state() != PathState::Unknown {
+                book.reset();
+                status.forget();
+            }
         }
     }
 }

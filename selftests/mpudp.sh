@@ -253,13 +253,19 @@ bad_input_ok() {
 		rejects "$NS_CLI" probing "$v" || ok=1
 		rejects "$NS_CLI" recv/probing "$v" || ok=1
 	done
-	for v in nosuchdev abcdefghijklmnop a/b "eth1 eth0" "$long"; do
+	for v in nosuchdev abcdefghijklmnop a/b "eth1  eth0" "$long"; do
 		rejects "$NS_CLI" secondary "$v" || ok=1
 	done
 	for v in 101 -1 abc $'\n' 1.5 " 50" 0x10 050 "$long" 4294967296; do
 		rejects "$NS_CLI" split "$v" || ok=1
 	done
-	for v in 10.0.1.2 "10.0.1.2 10.0.2" "300.0.0.1 10.0.2.2" "0.0.0.0 10.0.2.2" "$long"; do
+	# Several interfaces: each must exist, at most 7, one space apart.
+	for v in "eth1 nosuchdev" "eth1 eth0 " " eth1" "eth1 eth0 eth1 eth0 eth1 eth0 eth1 eth0"; do
+		rejects "$NS_CLI" secondary "$v" || ok=1
+	done
+	for v in 10.0.1.2 "10.0.1.2 10.0.2" "300.0.0.1 10.0.2.2" "0.0.0.0 10.0.2.2" "$long" \
+		"10.0.1.2 10.0.2.2 " "10.0.1.2 10.0.2.2 127.0.0.1" \
+		"10.0.1.2 10.0.2.2 10.0.3.2 10.0.4.2 10.0.5.2 10.0.6.2 10.0.7.2 10.0.8.2 10.0.9.2"; do
 		rejects "$NS_CLI" peer "$v" || ok=1
 		rejects "$NS_CLI" recv/peer "$v" || ok=1
 	done
@@ -544,6 +550,64 @@ path_table_ok() {
 		{ fail "no receive line with the reorder counters"; return 1; }
 	err=$(in_cli "$MPUDP_DIR/scripts/mpudp-paths" /nonexistent 2>&1) && { fail "no error without sysfs files"; return 1; }
 	grep -q "is mpudp_send loaded" <<<"$err" || { fail "unclear error: $err"; return 1; }
+}
+
+# Three paths: eth2 added at both ends as a third path (`secondary "eth1 eth2"`, a third
+# address in `peer` and `recv/peer`), split 50 with probing on: 10,000 datagrams leave
+# 50/25/25 on eth0/eth1/eth2 (counters and interfaces, within SHARE_TOLERANCE_PP), every path
+# is up, and the server's socket gets each datagram once, in order, from the primary address.
+# Then back to two paths: the third reads unknown again.
+three_paths_ok() {
+	local n=10000 rc=0 p i tot itot line iface state
+	local -a i0=() sent=() d=()
+	path_up 2 "$RATE" "$DELAY_MS" || return 1
+	in_cli sh -c "echo 'eth1 eth2' > $SYSFS/secondary &&
+		echo '$SRV_PRIMARY $SRV_ALTERNATE 10.0.3.2' > $SYSFS/peer &&
+		echo 50 > $SYSFS/split && echo split > $SYSFS/scheduler" &&
+		in_srv sh -c "echo '$CLI_PRIMARY $CLI_ALTERNATE 10.0.3.1' > $SYSFS/recv/peer" || rc=1
+	[ "$rc" = 0 ] && [ "$(knob "$NS_CLI" secondary)" = "eth1 eth2" ] &&
+		[ "$(knob "$NS_CLI" peer)" = "$SRV_PRIMARY $SRV_ALTERNATE 10.0.3.2" ] ||
+		{ fail "three-path configuration not taken"; rc=1; }
+	[ "$rc" = 0 ] && { mpudp_probing "$NS_SRV" && mpudp_probing "$NS_CLI" || rc=1; }
+	[ "$rc" = 0 ] && sleep 1
+	for i in 0 1 2; do i0[i]=$(ifstat "$NS_CLI" "eth$i" tx_packets); done
+	for p in primary secondary path2; do sent+=("$(knob "$NS_CLI" "paths/$p/tx_datagrams")"); done
+	if [ "$rc" = 0 ] && start_receiver "$TUNNEL_PORT" "$n"; then
+		in_cli "$UDP_TOOL" send --dst "$SRV_PRIMARY" --port "$TUNNEL_PORT" --count "$n" --pps 2500 >/dev/null || rc=1
+		finish_receiver
+		sleep 1 # netem drains into the interface counters
+		ktap_print_msg "states $(cli_path_states)/$(knob "$NS_CLI" paths/path2/state)," \
+			"shares $(knob "$NS_CLI" paths/primary/share_permille)/$(knob "$NS_CLI" paths/secondary/share_permille)/$(knob "$NS_CLI" paths/path2/share_permille) permille"
+		[ "$(json_get "$RECV_OUT" unique)" -eq "$n" ] && [ "$(json_get "$RECV_OUT" duplicates)" -eq 0 ] ||
+			{ fail "not every datagram arrived exactly once"; rc=1; }
+		[ "$(json_get "$RECV_OUT" inversions)" -eq 0 ] || { fail "delivered out of order"; rc=1; }
+		[ "$(json_get "$RECV_OUT" sources)" = "$CLI_PRIMARY=$n" ] || { fail "a source other than the primary address"; rc=1; }
+		[ "$(cli_path_states)/$(knob "$NS_CLI" paths/path2/state)" = up/up/up ] || { fail "not every path up"; rc=1; }
+		# The interfaces also carry each path's probes (the same number on each): their
+		# packets are compared with the three interfaces' sum.
+		for i in 0 1 2; do d[i]=$(($(ifstat "$NS_CLI" "eth$i" tx_packets) - i0[i])); done
+		itot=$((d[0] + d[1] + d[2]))
+		i=0
+		for p in primary secondary path2; do
+			tot=$(($(knob "$NS_CLI" "paths/$p/tx_datagrams") - sent[i]))
+			ktap_print_msg "path $p (eth$i): $tot datagrams counted, ${d[i]} of $itot packets on the interfaces"
+			within_pp "$tot" "$n" $((i == 0 ? 50 : 25)) && within_pp "${d[i]}" "$itot" $((i == 0 ? 50 : 25)) ||
+				{ fail "path $p off its share"; rc=1; }
+			i=$((i + 1))
+		done
+		line=$(in_cli "$MPUDP_DIR/scripts/mpudp-paths" | grep -E '^path2 ')
+		read -r _ iface state _ <<<"$line"
+		[ "$iface/$state" = eth2/up ] || { fail "mpudp-paths shows no path2 on eth2, up: '$line'"; rc=1; }
+	else
+		rc=1
+	fi
+	mpudp_configure "$NS_CLI" 50 && mpudp_configure "$NS_SRV" 50 || rc=1
+	ip -n "$NS_CLI" link del eth2 || rc=1
+	# Back to two paths: the third is forgotten at the next probe round.
+	sleep 0.5
+	[ "$(knob "$NS_CLI" paths/path2/state)/$(knob "$NS_CLI" paths/path2/srtt_us)" = unknown/0 ] ||
+		{ fail "path2 not forgotten: $(knob "$NS_CLI" paths/path2/state)"; rc=1; }
+	return "$rc"
 }
 
 # The secondary path is blackholed in both directions during a download through OpenVPN:
@@ -1126,7 +1190,7 @@ dmesg_clean_ok() {
 }
 
 ktap_print_header
-ktap_set_plan 49
+ktap_set_plan 50
 
 dmesg -C
 # Multi-threaded QEMU TCG can run a stale int3 after the kernel re-patched a static branch
@@ -1179,6 +1243,7 @@ check "rtt scheduler: >= 80 % on the 20 ms path (primary) vs 100 ms" rtt_share_o
 check "rtt scheduler: >= 80 % on the 20 ms path (secondary) vs 100 ms" rtt_share_ok 50 10 0 20
 check "rtt scheduler: equal paths share about 50/50" rtt_share_ok 10 10 30 70
 check "mpudp-paths prints every path's state, share and datagrams as sysfs has them" path_table_ok
+check "three paths (eth0, eth1, eth2), split 50: 50/25/25, each datagram once, in order, from the primary address" three_paths_ok
 check "failover: secondary blackholed during a download, <= 2 s stall, used again" failover_ok
 check "sequencing: 10000 datagrams carry the header on both paths, arrive exactly as sent" \
 	sequenced_delivery_ok 100 10000 tx_sequenced_datagrams

@@ -53,21 +53,28 @@ def canonical_address(text):
 
 
 def canonical_peer(text):
+    """PRIMARY ALTERNATE [ALTERNATE...]: 2 to 8 addresses, one space apart."""
     if text == "":
         return ""
     words = text.split(" ")
-    if len(words) != 2 or any(canonical_address(w) is None for w in words):
+    if not 2 <= len(words) <= 8 or any(canonical_address(w) is None for w in words):
         return None
     return text
 
 
-def canonical_ifname(text, existing):
+def valid_ifname(word):
+    return 0 < len(word) <= 15 and word not in (".", "..") and word.isascii() and \
+        not any(c in "/:" or not c.isprintable() or c.isspace() for c in word)
+
+
+def canonical_ifnames(text, existing):
+    """1 to 7 interface names, one space apart; every one must exist (else ENODEV)."""
     if text == "":
         return ""
-    if len(text) > 15 or text in (".", "..") or any(c in "/:" or not c.isprintable() or c.isspace()
-                                                    for c in text) or not text.isascii():
+    words = text.split(" ")
+    if len(words) > 7 or not all(valid_ifname(w) for w in words):
         return None
-    return text if text in existing else "ENODEV"
+    return text if all(w in existing for w in words) else "ENODEV"
 
 
 def expected(name, data, existing):
@@ -88,7 +95,7 @@ def expected(name, data, existing):
     if base == "peer":
         return canonical_peer(text)
     if base == "secondary":
-        return canonical_ifname(text, existing)
+        return canonical_ifnames(text, existing)
     if base == "scheduler":
         return text if text in ("split", "rtt") else None
     if base == "probe_interval_ms":
@@ -123,10 +130,13 @@ def candidates(name, existing):
         elif kind == 2:
             yield (random.choice(numbers) + random.choice(["", "\n"])).encode()
         elif kind == 3:
-            a, b = random.choice(addresses), random.choice(addresses)
-            yield random.choice([f"{a} {b}", f"{a} {b}\n", a, f"{a}  {b}", ""]).encode()
+            words = [random.choice(addresses) for _ in range(random.randrange(1, 10))]
+            yield random.choice([" ".join(words), " ".join(words) + "\n", "  ".join(words),
+                                 " ".join(words) + " ", ""]).encode()
         elif kind == 4:
-            yield (random.choice(sorted(existing) + ["nosuch0", "x" * 16, "a/b", ".", "eth 1"]) +
+            names = sorted(existing) + ["nosuch0", "x" * 16, "a/b", ".", "eth 1"]
+            words = [random.choice(names) for _ in range(random.randrange(1, 9))]
+            yield (random.choice([" ".join(words), words[0], "  ".join(words)]) +
                    random.choice(["", "\n"])).encode()
         elif kind == 5:
             yield random.choice([str(random.randrange(0, 70000)), "10.0.1.2 10.0.2.2", "eth1"]).encode()
@@ -147,7 +157,7 @@ def main():
          "peer_closings"] + \
         ["recv/reorder_" + f for f in ("in_order", "held", "filled", "timeout", "overflow", "late",
                                        "resyncs", "deepest", "queue_drops", "unheld")] + \
-        [f"paths/{p}/{f}" for p in ("primary", "secondary")
+        [f"paths/{p}/{f}" for p in ["primary", "secondary"] + [f"path{i}" for i in range(2, 8)]
          for f in ("tx_datagrams", "tx_bytes", "probes_sent", "probes_answered", "down_events",
                    "up_events")]
     last = {c: int(read(c)) for c in counters}

@@ -83,20 +83,38 @@ fn tunnel_scope_is_its_port_at_either_end_and_nothing_without_one() {
 }
 
 #[test]
-fn peer_is_a_pair_or_nothing_and_prints_canonically() {
+fn peer_is_two_to_eight_addresses_or_nothing_and_prints_canonically() {
     let peer = parse_peer(b"10.0.1.2 10.0.2.2\n").unwrap().unwrap();
     assert_eq!(peer.primary, ip(10, 0, 1, 2));
-    assert_eq!(peer.alternate, ip(10, 0, 2, 2));
+    assert_eq!(peer.alternates(), &[ip(10, 0, 2, 2)]);
     assert_eq!(format!("{peer}"), "10.0.1.2 10.0.2.2");
-    // Path 0 reaches the primary address, every other path the alternate.
+    // Path 0 reaches the primary address, every other path the one alternate.
     assert_eq!(peer.addr(0), peer.primary);
-    assert!((1..8).all(|path| peer.addr(path) == peer.alternate));
+    assert!((1..8).all(|path| peer.addr(path) == ip(10, 0, 2, 2)));
     assert_eq!(parse_peer(b"\n"), Ok(None));
+    // One alternate per path; paths beyond them use the last.
+    let three = parse_peer(b"10.0.1.2 10.0.2.2 10.0.3.2").unwrap().unwrap();
+    assert_eq!(format!("{three}"), "10.0.1.2 10.0.2.2 10.0.3.2");
+    assert_eq!(three.addr(1), ip(10, 0, 2, 2));
+    assert!((2..8).all(|path| three.addr(path) == ip(10, 0, 3, 2)));
+    assert_eq!(three.path_of(ip(10, 0, 1, 2)), Some(0));
+    assert_eq!(three.path_of(ip(10, 0, 3, 2)), Some(2));
+    assert_eq!(three.path_of(ip(10, 0, 4, 2)), None);
+    // The primary address may double as an alternate: it is the primary path's.
+    let same = parse_peer(b"10.0.1.2 10.0.1.2").unwrap().unwrap();
+    assert_eq!(same.path_of(ip(10, 0, 1, 2)), Some(0));
+    let eight = b"10.0.1.2 10.0.2.2 10.0.3.2 10.0.4.2 10.0.5.2 10.0.6.2 10.0.7.2 10.0.8.2";
+    let eight = parse_peer(eight).unwrap().unwrap();
+    assert_eq!(eight.alternates().len(), 7);
+    assert_eq!(eight.addr(7), ip(10, 0, 8, 2));
+    assert_eq!(eight.path_of(ip(10, 0, 8, 2)), Some(7));
     for bad in [
         &b"10.0.1.2"[..],
         b"10.0.1.2  10.0.2.2",
-        b"10.0.1.2 10.0.2.2 10.0.3.2",
+        b"10.0.1.2 10.0.2.2 ",
         b" 10.0.1.2 10.0.2.2",
+        b"10.0.1.2 10.0.2.2 10.0.3.2 10.0.4.2 10.0.5.2 10.0.6.2 10.0.7.2 10.0.8.2 10.0.9.2",
+        b"10.0.1.2 10.0.2.2 127.0.0.1",
     ] {
         assert!(parse_peer(bad).is_err(), "{bad:?}");
     }
@@ -104,28 +122,30 @@ fn peer_is_a_pair_or_nothing_and_prints_canonically() {
 
 #[test]
 fn interface_names_follow_the_kernel_rules() {
-    let name = parse_ifname(b"eth1\n").unwrap().unwrap();
-    assert_eq!(name.as_bytes(), b"eth1");
-    assert_eq!(format!("{name}"), "eth1");
-    assert_eq!(
-        parse_ifname(b"abcdefghijklmno")
-            .unwrap()
-            .unwrap()
-            .as_bytes()
-            .len(),
-        15
-    );
-    assert_eq!(parse_ifname(b""), Ok(None));
+    let one = parse_ifnames(b"eth1\n").unwrap();
+    assert_eq!(one.names().len(), 1);
+    assert_eq!(one.names()[0].as_bytes(), b"eth1");
+    assert_eq!(format!("{one}"), "eth1");
+    let longest = parse_ifnames(b"abcdefghijklmno").unwrap();
+    assert_eq!(longest.names()[0].as_bytes().len(), 15);
+    assert_eq!(parse_ifnames(b""), Ok(IfNames::default()));
+    assert_eq!(parse_ifnames(b"\n").unwrap().names().len(), 0);
+    let three = parse_ifnames(b"eth1 wwan0 eth1\n").unwrap();
+    assert_eq!(format!("{three}"), "eth1 wwan0 eth1");
+    assert_eq!(parse_ifnames(b"a b c d e f g").unwrap().names().len(), 7);
     for bad in [
         &b"abcdefghijklmnop"[..],
         b"a/b",
         b"a:b",
-        b"a b",
+        b"a  b",
+        b" a",
+        b"a ",
         b".",
-        b"..",
+        b"eth1 ..",
         b"eth\x001",
+        b"a b c d e f g h",
     ] {
-        assert_eq!(parse_ifname(bad), Err(Invalid::BadName), "{bad:?}");
+        assert_eq!(parse_ifnames(bad), Err(Invalid::BadName), "{bad:?}");
     }
 }
 
@@ -201,6 +221,14 @@ mod probing {
         assert_eq!(w.answered(10), None);
         assert_eq!(w.answered(11), None);
         assert_eq!(w.answered(199), None);
+        // Cleared (a path taken out of the tunnel): empty, nothing to judge, no stale answer.
+        assert!(!w.is_empty());
+        let last = w.sent(50_000);
+        w.clear();
+        assert!(w.is_empty());
+        assert_eq!(w.loss_ppm(1_000_000, 0), None);
+        assert_eq!(w.answered(last), None);
+        assert_eq!(w.sent(60_000), 0);
     }
 
     #[test]
