@@ -15,8 +15,9 @@
 //! each arrived on, reporting what this end received from the peer on that path; no socket
 //! sees a probe. A probe carries the peer's session token; once it is known, the peer's
 //! datagrams that carry the sequencing header with that token (`common/seq.rs`) have it
-//! removed before the socket lookup, and each path's loss is measured from the gaps in its
-//! sequence numbers and reported in the replies. Those datagrams then go through the peer's
+//! removed before the socket lookup, and each path's loss (from the gaps in its sequence
+//! numbers) and capacity (from the dispersion of its datagrams, `common/capacity.rs`) are
+//! measured and reported in the replies. Those datagrams then go through the peer's
 //! reorder buffer (`common/peer_reorder.rs`), which delivers them in the sender's order.
 
 use kernel::prelude::*;
@@ -41,6 +42,8 @@ mod netns;
 )]
 mod parse;
 
+#[path = "common/capacity.rs"]
+mod capacity;
 #[path = "common/control.rs"]
 #[allow(
     dead_code,
@@ -65,12 +68,13 @@ mod seq;
 #[allow(dead_code, reason = "shared with mpudp_send, which uses the send hook")]
 mod udp_hooks;
 
+use capacity::PathRate;
 use control::{AnsweredPaths, Control, Probe, Reply, ReturnRoute, PROBE_LEN};
 use ffi::{File, NetExit, NetId, PageWriter, RcuValue, SoftirqLock, SysfsFiles, SysfsGroup};
 use netns::{LogLimit, NetnsStates, NsState, PathCounters};
 use parse::{Ipv4, Peer};
 use peer_reorder::PeerReorder;
-use probe::{PRIMARY, SECONDARY};
+use probe::PRIMARY;
 use seq::{DataHeader, GapLoss, HEADER_LEN, MAX_PATHS};
 use udp_hooks::{Arriving, RecvHook, Verdict};
 
@@ -82,11 +86,22 @@ module! {
     license: "GPL",
 }
 
-/// Each path's loss window, and when it was last read (monotonic ns).
-type PathLoss = [(GapLoss, u64); MAX_PATHS];
+/// What the receiver measures of one path for the peer's prober: its loss window and when it
+/// was last read (monotonic ns), and its capacity from the data's dispersion.
+struct PathMeasures {
+    loss: GapLoss,
+    loss_read_ns: u64,
+    rate: PathRate,
+}
 
-/// The loss windows of a new session: nothing expected, never read.
-const NO_LOSS_READINGS: PathLoss = [const { (GapLoss::new(), 0) }; MAX_PATHS];
+/// The measures of a new session: nothing expected, never read, nothing arrived.
+const NO_MEASURES: [PathMeasures; MAX_PATHS] = [const {
+    PathMeasures {
+        loss: GapLoss::new(),
+        loss_read_ns: 0,
+        rate: PathRate::new(),
+    }
+}; MAX_PATHS];
 
 /// What one namespace configured for its receiver. Published whole ([`RcuValue`]): a datagram
 /// is judged by one version, never by a new peer with an old port.
@@ -134,8 +149,8 @@ struct RecvState {
     answered: SoftirqLock<AnsweredPaths>,
     /// Closing messages sent (`control::Control::Closing`).
     closings_sent: Atomic<u64>,
-    /// Each path's loss from the gaps in its sequence numbers, and when it was last read.
-    loss: SoftirqLock<PathLoss>,
+    /// Each path's loss from the gaps in its sequence numbers, and its capacity.
+    measures: SoftirqLock<[PathMeasures; MAX_PATHS]>,
     /// The peer's session token from its latest probe, with [`seq::SEEN`] set; 0 while none
     /// is known (sequenced datagrams are then not recognised).
     peer_token: Atomic<u64>,
@@ -165,7 +180,7 @@ impl NsState for RecvState {
         probe_drops: Atomic::new(0),
         answered: SoftirqLock::new(AnsweredPaths::new()),
         closings_sent: Atomic::new(0),
-        loss: SoftirqLock::new(NO_LOSS_READINGS),
+        measures: SoftirqLock::new(NO_MEASURES),
         peer_token: Atomic::new(0),
         highest: [const { Atomic::new(0) }; MAX_PATHS],
         received: [const { Atomic::new(0) }; MAX_PATHS],
@@ -177,13 +192,13 @@ impl NsState for RecvState {
 
     unsafe fn set_up(&self) -> Result {
         let reorder_key = kernel::static_lock_class!();
-        let loss_key = kernel::static_lock_class!();
+        let measures_key = kernel::static_lock_class!();
         let answered_key = kernel::static_lock_class!();
         // SAFETY: The caller's contract: once, before anything can reach the state, which
         // never moves and is torn down (the buffer shut down) before it is freed.
         unsafe {
             self.reorder.init(reorder_key);
-            self.loss.init(c"mpudp_loss", loss_key);
+            self.measures.init(c"mpudp_measures", measures_key);
             self.answered.init(c"mpudp_answered", answered_key);
         }
         self.config.init(RecvConfig::DEFAULTS)
@@ -215,8 +230,8 @@ impl RecvState {
     fn forget_session(&self) {
         self.peer_token.store(0, Relaxed);
         self.forget_path_numbers();
-        if let Some(mut loss) = self.loss.lock_irq() {
-            *loss = NO_LOSS_READINGS;
+        if let Some(mut measures) = self.measures.lock_irq() {
+            *measures = NO_MEASURES;
         }
         self.reorder.flush(true);
         self.reorder.forget_session();
@@ -230,42 +245,64 @@ impl RecvState {
 
     /// Learns the peer's session token from a probe, in the receive hook: a new one starts
     /// the sequence, the loss windows and the reorder buffer afresh (what it held of the old
-    /// session is delivered first).
-    fn learn_token(&self, token: u32) {
+    /// session is delivered first), the buffer at the probe's `next_seq`.
+    fn learn_token(&self, token: u32, next_seq: u32) {
         let word = seq::SEEN | u64::from(token);
         if self.peer_token.load(Relaxed) == word {
             return;
         }
         self.forget_path_numbers();
         // SAFETY: The receive hook runs in softirq context.
-        if let Some(mut loss) = unsafe { self.loss.lock_in_softirq() } {
-            *loss = NO_LOSS_READINGS;
+        if let Some(mut measures) = unsafe { self.measures.lock_in_softirq() } {
+            *measures = NO_MEASURES;
         }
-        self.reorder.new_session();
+        self.reorder.new_session(next_seq);
         self.peer_token.store(word, Relaxed);
     }
 
-    /// The loss of path `path` from gaps in its data sequence, read at most once per
-    /// [`LOSS_INTERVAL_NS`]; [`control::LOSS_UNKNOWN`] while nothing was expected. In the
-    /// receive hook.
-    fn data_loss(&self, path: usize) -> u32 {
+    /// What a reply reports of path `path`: its loss from gaps in its data sequence, read at
+    /// most once per [`LOSS_INTERVAL_NS`] ([`control::LOSS_UNKNOWN`] while nothing was
+    /// expected), and its capacity in kbit/s (0 unknown). In the receive hook.
+    fn path_report(&self, path: usize) -> (u32, u32) {
+        const UNKNOWN: (u32, u32) = (control::LOSS_UNKNOWN, 0);
         // SAFETY: The receive hook runs in softirq context.
-        let Some(mut loss) = (unsafe { self.loss.lock_in_softirq() }) else {
-            return control::LOSS_UNKNOWN;
+        let Some(mut measures) = (unsafe { self.measures.lock_in_softirq() }) else {
+            return UNKNOWN;
         };
-        let (Some((window, last_read)), Some(highest), Some(received)) = (
-            loss.get_mut(path),
+        let (Some(measures), Some(highest), Some(received)) = (
+            measures.get_mut(path),
             self.highest.get(path),
             self.received.get(path),
         ) else {
-            return control::LOSS_UNKNOWN;
+            return UNKNOWN;
         };
         let now = ffi::now_ns();
-        if now.saturating_sub(*last_read) >= LOSS_INTERVAL_NS {
-            *last_read = now;
-            window.read(highest.load(Relaxed), received.load(Relaxed));
+        if now.saturating_sub(measures.loss_read_ns) >= LOSS_INTERVAL_NS {
+            measures.loss_read_ns = now;
+            measures
+                .loss
+                .read(highest.load(Relaxed), received.load(Relaxed));
         }
-        window.loss_ppm().unwrap_or(control::LOSS_UNKNOWN)
+        (
+            measures.loss.loss_ppm().unwrap_or(control::LOSS_UNKNOWN),
+            measures.rate.capacity_kbps(now).unwrap_or(0),
+        )
+    }
+
+    /// Takes in a sequenced datagram of `wire_bytes` (IP packet) with `header`, for its path's
+    /// capacity. In the receive hook.
+    fn measure_rate(&self, header: &DataHeader, wire_bytes: usize) {
+        let now = ffi::now_ns();
+        // SAFETY: The receive hook runs in softirq context.
+        let Some(mut measures) = (unsafe { self.measures.lock_in_softirq() }) else {
+            return;
+        };
+        if let Some(measures) = measures.get_mut(usize::from(header.path)) {
+            let bytes = u32::try_from(wire_bytes).unwrap_or(u32::MAX);
+            measures
+                .rate
+                .arrive(header.path_seq, header.sent_us, now, bytes);
+        }
     }
 
     /// Answers probe `probe`, which arrived as `d` from the peer, on the path it came by:
@@ -293,15 +330,18 @@ impl RecvState {
             self.probe_drops.add(1u64, Relaxed);
             return Verdict::Drop;
         }
-        self.learn_token(probe.token);
+        self.learn_token(probe.token, probe.next_seq);
         let counters = self.path_counters(path);
+        let (loss_ppm, capacity_kbps) = self.path_report(path);
         let reply = Control::Reply(Reply {
             path: probe.path,
             token: probe.token,
             seq: probe.seq,
-            loss_ppm: self.data_loss(path),
+            loss_ppm,
             rx_bytes: counters.bytes.load(Relaxed),
-            rx_datagrams: counters.datagrams.load(Relaxed),
+            // The wire carries the low 32 bits.
+            rx_datagrams: counters.datagrams.load(Relaxed) as u32,
+            capacity_kbps,
         });
         let mut wire = [0u8; PROBE_LEN];
         let len = reply.encode(&mut wire);
@@ -385,6 +425,9 @@ impl RecvState {
 static NAMESPACES: NetnsStates<RecvState> = NetnsStates::new();
 static REJECT_LOG: LogLimit = LogLimit::new();
 
+/// IPv4 and UDP headers (no IP options), which a path's capacity carries besides the payload.
+const IP_UDP_HEADERS: usize = 28;
+
 /// Each path's loss is read over intervals of at least this long.
 const LOSS_INTERVAL_NS: u64 = 1_000_000_000;
 
@@ -429,6 +472,7 @@ impl RecvHook for Policy {
                 }
                 ns.sequenced.add(1u64, Relaxed);
                 ns.count_path_seq(header.path.into(), header.path_seq);
+                ns.measure_rate(&header, d.len + HEADER_LEN + IP_UDP_HEADERS);
                 sequenced = Some(header);
             } else if probing {
                 // Only a peer that this end answers probes for sends headers: without
@@ -625,6 +669,10 @@ impl SysfsFiles for Policy {
         use core::fmt::Write;
         // SAFETY: A sysfs callback of a task in the namespace; the files go before the states.
         let ns = unsafe { NAMESPACES.view(NetId::current()?) };
+        let counter = name.to_bytes().strip_prefix(b"rx_");
+        if let Some(value) = counter.and_then(|c| PathCounters::file_value(&ns.paths, c)) {
+            return writeln!(out, "{value}").map_err(|_| EINVAL);
+        }
         let config = ns.config();
         let written = match name.to_bytes() {
             b"peer" => match config.peer {
@@ -636,14 +684,6 @@ impl SysfsFiles for Policy {
             b"probes_answered" => writeln!(out, "{}", ns.probes_answered.load(Relaxed)),
             b"probe_drops" => writeln!(out, "{}", ns.probe_drops.load(Relaxed)),
             b"closings_sent" => writeln!(out, "{}", ns.closings_sent.load(Relaxed)),
-            b"rx_primary_datagrams" => {
-                writeln!(out, "{}", ns.paths[PRIMARY].datagrams.load(Relaxed))
-            }
-            b"rx_primary_bytes" => writeln!(out, "{}", ns.paths[PRIMARY].bytes.load(Relaxed)),
-            b"rx_secondary_datagrams" => {
-                writeln!(out, "{}", ns.paths[SECONDARY].datagrams.load(Relaxed))
-            }
-            b"rx_secondary_bytes" => writeln!(out, "{}", ns.paths[SECONDARY].bytes.load(Relaxed)),
             b"primary_local" => match ns.primary_local.load(Relaxed) {
                 0 => writeln!(out),
                 addr => writeln!(out, "{}", Ipv4(addr)),

@@ -6,8 +6,8 @@
 //! For every IPv4 datagram a socket sends to the configured peer's primary address on the
 //! configured port, the path schedule (`common/spread.rs`: smooth weighted round robin over one
 //! cycle of 1000 datagrams, read without a lock) decides the path, at the shares the scheduler
-//! sets: the fixed `split`, or the `rtt` scheduler's share from path
-//! measurements. A datagram for another path than the primary is sent to the peer's alternate
+//! sets: the fixed `split`, the `rtt` scheduler's share from path measurements, or the
+//! `rate` scheduler's weights from the paths' capacity (`common/rate_sched.rs`). A datagram for another path than the primary is sent to the peer's alternate
 //! address for that path over that path's interface, from that interface's address.
 //! Everything else leaves exactly as without MPUDP. If the path's interface is gone, down,
 //! without carrier or without an IPv4 address, the datagram stays on the primary path.
@@ -18,7 +18,7 @@
 //! firewalls, NAT and ECMP treat them as the data; this module's receive hook takes the
 //! answers before any socket sees them. The prober keeps each path's RTT (from its own send
 //! times), loss and delivered rate and takes a path that stops answering out of use
-//! (failover); after each round this module runs the `rtt` scheduler's step. The datagram
+//! (failover); after each round this module runs the schedulers' steps. The datagram
 //! path only reads what the prober publishes.
 //!
 //! Once the peer has answered a probe carrying this namespace's session token, every in-scope
@@ -27,7 +27,7 @@
 //! each path's loss from.
 
 use kernel::prelude::*;
-use kernel::sync::atomic::{Atomic, Relaxed};
+use kernel::sync::atomic::{Acquire, Atomic, Relaxed, Release};
 
 #[path = "common/ffi.rs"]
 #[allow(
@@ -54,6 +54,8 @@ mod control;
 mod probe;
 #[path = "common/prober.rs"]
 mod prober;
+#[path = "common/rate_sched.rs"]
+mod rate_sched;
 #[path = "common/seq.rs"]
 #[allow(
     dead_code,
@@ -79,6 +81,7 @@ use netns::{LogLimit, NetnsStates, NsState, PathCounters};
 use parse::{IfNames, Peer, Scheduler, MAX_EXTRA_PATHS};
 use probe::{PathState, PathView, PRIMARY, SECONDARY};
 use prober::{PathStatus, Prober, Tunnel, PROBE_DOWN_AFTER, PROBE_INTERVAL_MS};
+use rate_sched::PathReading;
 use seq::DataHeader;
 use seq::MAX_PATHS;
 use spread::Shares;
@@ -173,6 +176,11 @@ struct SendState {
     tunnel_ports: Atomic<u32>,
     /// The `rtt` scheduler's current permille of datagrams on the secondary path.
     rtt_secondary_permille: Atomic<u32>,
+    /// The `rate` scheduler's weight for each path (`common/rate_sched.rs`), and their
+    /// generation: 0 until the first weights (the fixed split applies), one more each time
+    /// they change. Written by the timer only, weights first.
+    rate_weights: [Atomic<u32>; MAX_PATHS],
+    rate_generation: Atomic<u32>,
     /// The token this namespace's sequenced datagrams and probes carry; chosen at random when
     /// the namespace first configures MPUDP.
     token: Atomic<u32>,
@@ -197,6 +205,8 @@ impl NsState for SendState {
         fallback: Atomic::new(0),
         tunnel_ports: Atomic::new(0),
         rtt_secondary_permille: Atomic::new(probe::RTT_START_PERMILLE),
+        rate_weights: [const { Atomic::new(0) }; MAX_PATHS],
+        rate_generation: Atomic::new(0),
         token: Atomic::new(0),
         next_seq: Atomic::new(0),
         sequenced: Atomic::new(0),
@@ -243,6 +253,9 @@ impl SendState {
             }
         }
         let rtt_both_up = config.scheduler == Scheduler::Rtt && paths == 2 && up == 0b11;
+        // Acquire: a datagram that reads a generation reads its weights, or newer ones (which
+        // then come with a newer generation, so the next datagram rebuilds once more).
+        let generation = self.rate_generation.load(Acquire);
         ShareInputs {
             paths,
             up,
@@ -250,7 +263,17 @@ impl SendState {
             split: config.split.min(SPLIT_MAX),
             rtt_secondary_permille: rtt_both_up
                 .then(|| self.rtt_secondary_permille.load(Relaxed).min(1000)),
+            rate_generation: (config.scheduler == Scheduler::Rate && generation != 0)
+                .then_some(generation),
         }
+    }
+
+    /// Each path's share under `inputs` (see [`ShareInputs::shares`]).
+    fn shares(&self, inputs: &ShareInputs) -> Shares {
+        let rate = inputs
+            .rate_generation
+            .map(|_| core::array::from_fn(|i| self.rate_weights[i].load(Relaxed)));
+        inputs.shares(rate)
     }
 
     /// The data counters of path `i`.
@@ -271,26 +294,35 @@ struct ShareInputs {
     /// The `rtt` scheduler's permille on the secondary path while it is selected and both
     /// paths answer; at most 1000.
     rtt_secondary_permille: Option<u32>,
+    /// The generation of the `rate` scheduler's weights while it is selected and has any.
+    rate_generation: Option<u32>,
 }
 
 impl ShareInputs {
     /// The inputs packed in one word: equal keys, equal shares.
     fn key(&self) -> u64 {
-        let rtt = self.rtt_secondary_permille.map_or(0x7ff, u64::from);
+        let scheduler = match (self.rtt_secondary_permille, self.rate_generation) {
+            (Some(permille), _) => 1 | u64::from(permille) << 2,
+            (None, Some(generation)) => 2 | u64::from(generation) << 2,
+            (None, None) => 0,
+        };
         (self.paths as u64 & 0xf)
             | u64::from(self.up) << 4
             | u64::from(self.down) << 12
             | u64::from(self.split & 0x7f) << 20
-            | rtt << 27
+            | scheduler << 27
     }
 
-    /// Each path's share: the weights are the `rtt` scheduler's while it applies, else the
-    /// fixed `split`: that percent on the primary path and the rest in equal parts on the
+    /// Each path's share: the weights are the `rtt` scheduler's while it applies, the `rate`
+    /// scheduler's (`rate`, read for [`ShareInputs::rate_generation`]) while it applies, else
+    /// the fixed `split`: that percent on the primary path and the rest in equal parts on the
     /// others. The failover rule ([`Shares::with_failover`]) then takes out the paths judged
     /// down while another answers.
-    fn shares(&self) -> Shares {
+    fn shares(&self, rate: Option<[u32; MAX_PATHS]>) -> Shares {
         let mut weights = [0u32; MAX_PATHS];
-        if let Some(secondary) = self.rtt_secondary_permille {
+        if let Some(rate) = rate.filter(|_| self.rate_generation.is_some()) {
+            weights = rate;
+        } else if let Some(secondary) = self.rtt_secondary_permille {
             weights[PRIMARY] = 1000 - secondary;
             weights[SECONDARY] = secondary;
         } else {
@@ -336,7 +368,7 @@ impl SendHook for Policy {
         }
         let n = ns.next_datagram.fetch_add(1u64, Relaxed);
         let inputs = ns.share_inputs(&config);
-        let path = ns.spread.path(n, inputs.key(), || inputs.shares());
+        let path = ns.spread.path(n, inputs.key(), || ns.shares(&inputs));
         if path != PRIMARY {
             let ifindex = config.ifindex(path);
             let to = peer.addr(path);
@@ -500,20 +532,66 @@ impl SendState {
             paths: config.paths(),
             ifindex: core::array::from_fn(|path| config.ifindex(path)),
             token: self.token.load(Relaxed),
+            next_seq: self.next_seq.load(Relaxed),
         }
     }
 
-    /// Starts probing `net` for `peer` afresh, with a fresh start for the `rtt` scheduler.
+    /// Starts probing `net` for `peer` afresh, with a fresh start for the schedulers.
     /// Process context, configuration lock held.
     fn start_probing(&self, net: NetId, peer: Option<Peer>) {
         self.prober.stop();
         self.rtt_secondary_permille
             .store(probe::RTT_START_PERMILLE, Relaxed);
+        self.rate_generation.store(0, Release);
         self.prober.start(net, peer);
     }
 
-    /// One step of the `rtt` scheduler, while both paths answer.
+    /// After each probe round: the path-aware schedulers' steps.
     fn schedule(&self) {
+        // Both take their steps whichever is selected, so that selecting one applies its
+        // current shares at once.
+        self.rtt_step();
+        self.rate_step(self.config().paths());
+    }
+
+    /// The `rate` scheduler: new weights from the tunnel's first `paths` paths' capacity and
+    /// loss readings, published with a new generation when they change.
+    fn rate_step(&self, paths: usize) {
+        let mut readings = [PathReading {
+            capacity_kbps: None,
+            loss_ppm: 0,
+            queue_us: 0,
+        }; MAX_PATHS];
+        for (reading, path) in readings.iter_mut().zip(&self.prober.paths).take(paths) {
+            let capacity = path.capacity_kbps.load(Relaxed);
+            reading.capacity_kbps = (capacity != 0).then_some(capacity);
+            reading.loss_ppm = path.loss_ppm.load(Relaxed);
+            let min_rtt = path.min_rtt_us.load(Relaxed);
+            if min_rtt != 0 {
+                reading.queue_us = path.srtt_us.load(Relaxed).saturating_sub(min_rtt);
+            }
+        }
+        let Some(weights) = rate_sched::weights(readings.get(..paths).unwrap_or(&[])) else {
+            return;
+        };
+        let unchanged = self.rate_generation.load(Relaxed) != 0
+            && weights
+                .iter()
+                .zip(&self.rate_weights)
+                .all(|(&w, now)| now.load(Relaxed) == w);
+        if unchanged {
+            return;
+        }
+        for (&weight, slot) in weights.iter().zip(&self.rate_weights) {
+            slot.store(weight, Relaxed);
+        }
+        // Release: whoever reads the new generation reads these weights. 0 means "none yet".
+        let next = self.rate_generation.load(Relaxed).wrapping_add(1).max(1);
+        self.rate_generation.store(next, Release);
+    }
+
+    /// One step of the `rtt` scheduler, while both paths answer.
+    fn rtt_step(&self) {
         let [p, s, ..] = &self.prober.paths;
         if p.state() != PathState::Up || s.state() != PathState::Up {
             return;
@@ -627,6 +705,10 @@ const PATH_FILES: &[File] = &[
         writable: false,
     },
     File {
+        name: c"min_rtt_us",
+        writable: false,
+    },
+    File {
         name: c"loss_ppm",
         writable: false,
     },
@@ -664,6 +746,10 @@ const PATH_FILES: &[File] = &[
     },
     File {
         name: c"delivered_kbps",
+        writable: false,
+    },
+    File {
+        name: c"capacity_kbps",
         writable: false,
     },
     File {
@@ -719,8 +805,10 @@ impl<const I: usize> SysfsFiles for PathFiles<I> {
             b"probe_loss_ppm" => path.probe_loss_ppm.load(Relaxed).into(),
             b"srtt_us" => path.srtt_us.load(Relaxed),
             b"rttvar_us" => path.rttvar_us.load(Relaxed),
+            b"min_rtt_us" => path.min_rtt_us.load(Relaxed),
             b"loss_ppm" => path.loss_ppm.load(Relaxed).into(),
-            b"share_permille" => ns.share_inputs(&ns.config()).shares().0[I].into(),
+            b"share_permille" => ns.shares(&ns.share_inputs(&ns.config())).0[I].into(),
+            b"capacity_kbps" => path.capacity_kbps.load(Relaxed).into(),
             b"tx_datagrams" => counters.datagrams.load(Relaxed),
             b"tx_bytes" => counters.bytes.load(Relaxed),
             b"rx_datagrams" => path.peer_rx_datagrams.load(Relaxed),
@@ -746,6 +834,10 @@ impl SysfsFiles for Policy {
         use core::fmt::Write;
         // SAFETY: A sysfs callback of a task in the namespace; the files go before the states.
         let ns = unsafe { NAMESPACES.view(NetId::current()?) };
+        let counter = name.to_bytes().strip_prefix(b"tx_");
+        if let Some(value) = counter.and_then(|c| PathCounters::file_value(&ns.paths, c)) {
+            return writeln!(out, "{value}").map_err(|_| EINVAL);
+        }
         let config = ns.config();
         let written = match name.to_bytes() {
             b"split" => writeln!(out, "{}", config.split),
@@ -759,14 +851,6 @@ impl SysfsFiles for Policy {
             b"probing" => writeln!(out, "{}", u32::from(config.probing)),
             b"probe_interval_ms" => writeln!(out, "{}", ns.prober.interval_ms.load(Relaxed)),
             b"probe_down_after" => writeln!(out, "{}", ns.prober.down_after.load(Relaxed)),
-            b"tx_primary_datagrams" => {
-                writeln!(out, "{}", ns.paths[PRIMARY].datagrams.load(Relaxed))
-            }
-            b"tx_primary_bytes" => writeln!(out, "{}", ns.paths[PRIMARY].bytes.load(Relaxed)),
-            b"tx_secondary_datagrams" => {
-                writeln!(out, "{}", ns.paths[SECONDARY].datagrams.load(Relaxed))
-            }
-            b"tx_secondary_bytes" => writeln!(out, "{}", ns.paths[SECONDARY].bytes.load(Relaxed)),
             b"tx_fallback_datagrams" => writeln!(out, "{}", ns.fallback.load(Relaxed)),
             b"sequencing" => writeln!(out, "{}", u32::from(config.sequencing)),
             b"peer_kind" => writeln!(

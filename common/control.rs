@@ -13,8 +13,8 @@
 //!
 //! | kind | length | fields after the 8-byte prefix |
 //! |---|---|---|
-//! | 1 probe | 32 | seq (4), send time ns on the prober's monotonic clock (8), the address the prober sends the primary path to (4), zero (8) |
-//! | 2 reply | 32 | the probe's seq (4), the path's loss at the responder in ppm, `0xffffffff` unknown (4), payload bytes the responder received on the path (8), datagrams (8) |
+//! | 1 probe | 32 | seq (4), send time ns on the prober's monotonic clock (8), the address the prober sends the primary path to (4), the sequence number the prober's next data datagram takes (4), zero (4) |
+//! | 2 reply | 32 | the probe's seq (4), the path's loss at the responder in ppm, `0xffffffff` unknown (4), payload bytes the responder received on the path (8), datagrams, modulo 2^32 (4), the path's capacity as the responder measures it from the data in kbit/s, 0 unknown (4, `capacity.rs`) |
 //! | 3 unknown session | 8 | none: "I hold no session with this token; say hello again" |
 //! | 4 closing | 8 | none: "I stop answering and taking headers now (unload, `recv/probing 0`, another peer, namespace exit)" |
 //!
@@ -30,7 +30,8 @@ use crate::seq::{be_u32, MAGIC, MAX_PATHS, VERSION};
 /// [`Reply::loss_ppm`] when the responder has no measurement of the path.
 pub(crate) const LOSS_UNKNOWN: u32 = u32::MAX;
 
-/// Length of a probe and of a reply.
+/// Length of a probe and of a reply (the patch hands the hooks at most 32 bytes of a
+/// payload, so a control message fits in that).
 pub(crate) const PROBE_LEN: usize = 32;
 /// Length of the messages that are only the prefix: unknown session and closing.
 pub(crate) const SHORT_LEN: usize = 8;
@@ -50,6 +51,9 @@ pub(crate) struct Probe {
     /// The peer address the prober sends the primary path to: the responder's own primary
     /// address, which secondary-path datagrams are delivered to.
     pub(crate) primary_addr: [u8; 4],
+    /// The per-peer sequence number of the prober's next sequenced datagram (as of the
+    /// probe round): a responder that starts a session starts its reorder buffer there.
+    pub(crate) next_seq: u32,
 }
 
 /// The answer to a probe, with what the responder measured on that path.
@@ -60,7 +64,10 @@ pub(crate) struct Reply {
     pub(crate) seq: u32,
     pub(crate) loss_ppm: u32,
     pub(crate) rx_bytes: u64,
-    pub(crate) rx_datagrams: u64,
+    /// Datagrams the responder received on the path, modulo 2^32.
+    pub(crate) rx_datagrams: u32,
+    /// The path's capacity as the responder measures it from the data, kbit/s; 0 unknown.
+    pub(crate) capacity_kbps: u32,
 }
 
 /// A control message.
@@ -103,6 +110,7 @@ impl Control {
                 out[8..12].copy_from_slice(&p.seq.to_be_bytes());
                 out[12..20].copy_from_slice(&p.sent_ns.to_be_bytes());
                 out[20..24].copy_from_slice(&p.primary_addr);
+                out[24..28].copy_from_slice(&p.next_seq.to_be_bytes());
                 PROBE_LEN
             }
             Control::Reply(r) => {
@@ -110,7 +118,8 @@ impl Control {
                 out[8..12].copy_from_slice(&r.seq.to_be_bytes());
                 out[12..16].copy_from_slice(&r.loss_ppm.to_be_bytes());
                 out[16..24].copy_from_slice(&r.rx_bytes.to_be_bytes());
-                out[24..32].copy_from_slice(&r.rx_datagrams.to_be_bytes());
+                out[24..28].copy_from_slice(&r.rx_datagrams.to_be_bytes());
+                out[28..32].copy_from_slice(&r.capacity_kbps.to_be_bytes());
                 PROBE_LEN
             }
             Control::UnknownSession { path, token } => {
@@ -136,13 +145,14 @@ impl Control {
         }
         let (kind, path, token) = (payload[2] & 0xf, payload[3], be_u32(payload, 4));
         match (kind, payload.len()) {
-            (KIND_PROBE, PROBE_LEN) if payload[24..].iter().all(|&b| b == 0) => {
+            (KIND_PROBE, PROBE_LEN) if payload[28..].iter().all(|&b| b == 0) => {
                 Some(Control::Probe(Probe {
                     path,
                     token,
                     seq: be_u32(payload, 8),
                     sent_ns: u64_at(payload, 12),
                     primary_addr: [payload[20], payload[21], payload[22], payload[23]],
+                    next_seq: be_u32(payload, 24),
                 }))
             }
             (KIND_REPLY, PROBE_LEN) => Some(Control::Reply(Reply {
@@ -154,7 +164,8 @@ impl Control {
                     ppm => ppm.min(1_000_000),
                 },
                 rx_bytes: u64_at(payload, 16),
-                rx_datagrams: u64_at(payload, 24),
+                rx_datagrams: be_u32(payload, 24),
+                capacity_kbps: be_u32(payload, 28),
             })),
             (KIND_UNKNOWN_SESSION, SHORT_LEN) => Some(Control::UnknownSession { path, token }),
             (KIND_CLOSING, SHORT_LEN) => Some(Control::Closing { path, token }),

@@ -267,6 +267,24 @@ impl PathCounters {
         self.datagrams.add(1u64, Relaxed);
         self.bytes.add(len as u64, Relaxed);
     }
+
+    /// What the top-level counter file `name` of the first two paths shows, `name` without
+    /// its direction's `tx_` or `rx_`: `primary_datagrams`, `primary_bytes`,
+    /// `secondary_datagrams`, `secondary_bytes` (every path's are in `paths/*/`); `None` for
+    /// another name.
+    pub(crate) fn file_value(paths: &[Self], name: &[u8]) -> Option<u64> {
+        let (path, counter) = name.split_at(name.iter().position(|&b| b == b'_')?);
+        let path = paths.get(match path {
+            b"primary" => 0,
+            b"secondary" => 1,
+            _ => return None,
+        })?;
+        match counter {
+            b"_datagrams" => Some(path.datagrams.load(Relaxed)),
+            b"_bytes" => Some(path.bytes.load(Relaxed)),
+            _ => None,
+        }
+    }
 }
 
 /// Lets through at most a burst of log lines per interval, so that a flood of bad writes

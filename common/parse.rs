@@ -40,7 +40,7 @@ impl Invalid {
                 "expected 'PRIMARY ALTERNATE [ALTERNATE...]' (2 to 8 IPv4 addresses) or nothing"
             }
             Invalid::BadName => "expected 1 to 7 interface names separated by a space, or nothing",
-            Invalid::BadScheduler => "expected 'split' or 'rtt'",
+            Invalid::BadScheduler => "expected 'split', 'rtt' or 'rate'",
         }
     }
 }
@@ -87,8 +87,11 @@ pub(crate) fn parse_in_range(input: &[u8], min: u32, max: u32) -> Result<u32, In
 pub(crate) enum Scheduler {
     /// The fixed `split` ratio.
     Split,
-    /// Path-aware: by measured RTT, loss and delivered rate.
+    /// Path-aware, two paths: by measured RTT, loss and delivered rate.
     Rtt,
+    /// Path-aware, up to 8 paths: in proportion to each path's measured capacity, less loss
+    /// above 1 % (`rate_sched.rs`).
+    Rate,
 }
 
 impl Scheduler {
@@ -97,15 +100,17 @@ impl Scheduler {
         match self {
             Scheduler::Split => "split",
             Scheduler::Rtt => "rtt",
+            Scheduler::Rate => "rate",
         }
     }
 }
 
-/// Parses `split` or `rtt`.
+/// Parses `split`, `rtt` or `rate`.
 pub(crate) fn parse_scheduler(input: &[u8]) -> Result<Scheduler, Invalid> {
     match strip_newline(input) {
         b"split" => Ok(Scheduler::Split),
         b"rtt" => Ok(Scheduler::Rtt),
+        b"rate" => Ok(Scheduler::Rate),
         _ => Err(Invalid::BadScheduler),
     }
 }

@@ -322,14 +322,14 @@ impl PeerReorder {
     /// what the old session left is released in order and delivered, and the sequence and the
     /// measured delays are forgotten. Bounded: at most [`SLOTS`] datagrams move to the queue,
     /// which has room for twice that.
-    pub(crate) fn new_session(&self) {
+    pub(crate) fn new_session(&self, next_seq: u32) {
         // SAFETY: Called from the receive hook, in softirq context.
         let Some(mut inner) = (unsafe { self.inner.lock_in_softirq() }) else {
             return;
         };
         let locked = &mut *inner;
         locked.buffer.flush(|item, _| locked.queue.push(item));
-        locked.buffer.forget();
+        locked.buffer.start_at(next_seq);
         locked.delays = [RelativeDelay::UNMEASURED; MAX_PATHS];
         // SAFETY: As above.
         self.deliver_queued(inner, || unsafe { self.inner.lock_in_softirq() });

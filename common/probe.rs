@@ -44,6 +44,60 @@ impl RttEstimator {
     }
 }
 
+/// The smallest RTT sample of the last 5 to 10 s: the path's RTT without a queue, so that
+/// `srtt - min` is the path's queueing delay (the `rate` scheduler's queue guard). Two
+/// buckets of [`MinRtt::BUCKET_NS`]; the minimum is the smaller of the current one's and the
+/// previous one's, so a path whose base delay grows reads it within 10 s.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct MinRtt {
+    /// When the current bucket started (ns).
+    bucket_start_ns: u64,
+    /// The smallest sample of the current bucket and of the previous one, us (0: none).
+    current_us: u64,
+    previous_us: u64,
+}
+
+impl MinRtt {
+    /// How long one bucket lasts (ns).
+    pub(crate) const BUCKET_NS: u64 = 5_000_000_000;
+
+    /// No sample yet.
+    pub(crate) const fn new() -> Self {
+        Self {
+            bucket_start_ns: 0,
+            current_us: 0,
+            previous_us: 0,
+        }
+    }
+
+    /// Folds in an RTT sample `r_us` taken at `now_ns`.
+    pub(crate) fn sample(&mut self, r_us: u64, now_ns: u64) {
+        let age = now_ns.saturating_sub(self.bucket_start_ns);
+        if age >= Self::BUCKET_NS {
+            self.previous_us = if age >= 2 * Self::BUCKET_NS {
+                0
+            } else {
+                self.current_us
+            };
+            self.current_us = 0;
+            self.bucket_start_ns = now_ns;
+        }
+        let r_us = r_us.max(1);
+        if self.current_us == 0 || r_us < self.current_us {
+            self.current_us = r_us;
+        }
+    }
+
+    /// The smallest sample of the last 5 to 10 s, us; 0 without one.
+    pub(crate) fn min_us(&self) -> u64 {
+        match (self.current_us, self.previous_us) {
+            (0, previous) => previous,
+            (current, 0) => current,
+            (current, previous) => current.min(previous),
+        }
+    }
+}
+
 /// How many recent probes the loss estimate covers per path.
 pub(crate) const LOSS_WINDOW: usize = 100;
 

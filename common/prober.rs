@@ -2,9 +2,9 @@
 
 //! The sender's path prober: a probe on every path each probe interval, in the tunnel's own
 //! 5-tuple, from a soft hrtimer; the peer's answers taken in (RTT from this host's own send
-//! record, probe loss, the peer's data loss and delivered rate, the peer's capability); the
-//! failover rule. What it learns is published per path ([`PathStatus`]) for the datagram path
-//! and sysfs, which only read it.
+//! record, probe loss, the peer's data loss, delivered rate and capacity reading, the peer's
+//! capability); the failover rule. What it learns is published per path ([`PathStatus`]) for
+//! the datagram path and sysfs, which only read it.
 //!
 //! The rules themselves are pure and host-tested: `common/probe.rs` (RTT, loss window,
 //! failover, rates) and `common/control.rs` (wire format, capability). This file is their
@@ -17,7 +17,7 @@ use kernel::sync::LockClassKey;
 use crate::control::{self, Capability, Control, PeerKind, Probe, Reply, PROBE_LEN};
 use crate::ffi::{self, NetId, SoftTimer, SoftirqLock, TimerOwner};
 use crate::parse::{Ipv4, Peer};
-use crate::probe::{self, LossWindow, PathState, RttEstimator, PRIMARY};
+use crate::probe::{self, LossWindow, MinRtt, PathState, RttEstimator, PRIMARY};
 use crate::seq::MAX_PATHS;
 use crate::udp_hooks;
 
@@ -26,8 +26,17 @@ pub(crate) const PROBE_INTERVAL_MS: (u32, u32, u32) = (100, 10, 10_000);
 /// Default and bounds of `probe_down_after` (unanswered probe intervals before failover).
 pub(crate) const PROBE_DOWN_AFTER: (u32, u32, u32) = (3, 1, 100);
 
-/// Path names for the kernel log, by path index.
-const PATH_NAMES: [&str; MAX_PATHS] = ["primary", "secondary", "2", "3", "4", "5", "6", "7"];
+/// Path names for the kernel log, by path index: their directories in `paths/`.
+const PATH_NAMES: [&str; MAX_PATHS] = [
+    "primary",
+    "secondary",
+    "path2",
+    "path3",
+    "path4",
+    "path5",
+    "path6",
+    "path7",
+];
 
 /// Rates are measured over at least this long, so that one probe interval's jitter and the
 /// paths' one-way delay (the two ends count at different moments) do not dominate them.
@@ -42,6 +51,8 @@ pub(crate) struct PathStatus {
     pub(crate) state: Atomic<u32>,
     pub(crate) srtt_us: Atomic<u64>,
     pub(crate) rttvar_us: Atomic<u64>,
+    /// The smallest RTT sample of the last 5 to 10 s ([`MinRtt`]); 0 before the first.
+    pub(crate) min_rtt_us: Atomic<u64>,
     /// The loss the scheduler uses: `data_loss_ppm` while the peer reports one, else
     /// `probe_loss_ppm`.
     pub(crate) loss_ppm: Atomic<u32>,
@@ -56,6 +67,9 @@ pub(crate) struct PathStatus {
     pub(crate) delivered_kbps: Atomic<u64>,
     /// What this host sent on the path over the same time, kbit/s.
     pub(crate) sent_kbps: Atomic<u64>,
+    /// The path's capacity as the peer measures it from the data (`capacity.rs`), kbit/s:
+    /// its latest reading, kept while it reports none (0: never read).
+    pub(crate) capacity_kbps: Atomic<u32>,
     /// The peer's data counters for this path, from its latest answer.
     pub(crate) peer_rx_datagrams: Atomic<u64>,
     pub(crate) peer_rx_bytes: Atomic<u64>,
@@ -71,12 +85,14 @@ impl PathStatus {
             state: Atomic::new(PathState::Unknown as u32),
             srtt_us: Atomic::new(0),
             rttvar_us: Atomic::new(0),
+            min_rtt_us: Atomic::new(0),
             loss_ppm: Atomic::new(0),
             probe_loss_ppm: Atomic::new(0),
             data_loss_ppm: Atomic::new(control::LOSS_UNKNOWN),
             next_path_seq: Atomic::new(0),
             delivered_kbps: Atomic::new(0),
             sent_kbps: Atomic::new(0),
+            capacity_kbps: Atomic::new(0),
             peer_rx_datagrams: Atomic::new(0),
             peer_rx_bytes: Atomic::new(0),
             probes_sent: Atomic::new(0),
@@ -95,11 +111,13 @@ impl PathStatus {
         self.state.store(PathState::Unknown as u32, Relaxed);
         self.srtt_us.store(0, Relaxed);
         self.rttvar_us.store(0, Relaxed);
+        self.min_rtt_us.store(0, Relaxed);
         self.loss_ppm.store(0, Relaxed);
         self.probe_loss_ppm.store(0, Relaxed);
         self.data_loss_ppm.store(control::LOSS_UNKNOWN, Relaxed);
         self.delivered_kbps.store(0, Relaxed);
         self.sent_kbps.store(0, Relaxed);
+        self.capacity_kbps.store(0, Relaxed);
     }
 }
 
@@ -118,11 +136,14 @@ pub(crate) struct Tunnel {
     pub(crate) ifindex: [i32; MAX_PATHS],
     /// This namespace's session token.
     pub(crate) token: u32,
+    /// The per-peer sequence number its next sequenced datagram takes.
+    pub(crate) next_seq: u32,
 }
 
 /// The prober's private bookkeeping for one path.
 struct PathBook {
     rtt: RttEstimator,
+    min_rtt: MinRtt,
     window: LossWindow,
     /// When a probe on this path was last answered (monotonic ns).
     answered_ns: Option<u64>,
@@ -137,6 +158,7 @@ impl PathBook {
                 srtt_us: 0,
                 rttvar_us: 0,
             },
+            min_rtt: MinRtt::new(),
             window: LossWindow::new(),
             answered_ns: None,
             rate_mark: None,
@@ -147,6 +169,7 @@ impl PathBook {
     /// the stack of every caller.
     fn reset(&mut self) {
         self.rtt = RttEstimator::default();
+        self.min_rtt = MinRtt::new();
         self.window.clear();
         self.answered_ns = None;
         self.rate_mark = None;
@@ -272,10 +295,12 @@ impl Prober {
     }
 
     /// One probe round, from the timer (softirq): the failover rule, a probe on each path;
-    /// the timer is set for the next round. `tunnel` reads where the probes go. Returns
-    /// whether probing is on (the caller's scheduler then takes its step).
-    pub(crate) fn round(&self, tunnel: impl Fn() -> Tunnel) -> bool {
+    /// the timer is set for the next round. `tunnel` reads where the probes go (once per
+    /// round). Returns whether probing is on (the caller's scheduler then takes its step).
+    pub(crate) fn round(&self, tunnel: impl FnOnce() -> Tunnel) -> bool {
         let now = ffi::now_ns();
+        // One reading of the configuration for the whole round.
+        let tunnel = tunnel();
         {
             // SAFETY: Soft hrtimers fire in softirq context.
             let Some(mut books) = (unsafe { self.books.lock_in_softirq() }) else {
@@ -287,7 +312,7 @@ impl Prober {
             let interval_ms = self.interval_ms.load(Relaxed);
             self.timer
                 .start_at(now + u64::from(interval_ms) * 1_000_000, PROBE_SLACK_NS);
-            let Tunnel { peer, paths, .. } = tunnel();
+            let Tunnel { peer, paths, .. } = tunnel;
             if peer != books.peer {
                 books.peer = peer;
                 books.capability = Capability::new();
@@ -314,7 +339,6 @@ impl Prober {
                 let Some(net) = books.net else {
                     return false;
                 };
-                let tunnel = tunnel();
                 if path >= tunnel.paths {
                     return true;
                 }
@@ -382,6 +406,7 @@ impl Prober {
             seq,
             sent_ns: now,
             primary_addr: peer.addr(PRIMARY).0.to_ne_bytes(),
+            next_seq: tunnel.next_seq,
         })
         .encode(&mut wire);
         Some(OutgoingProbe {
@@ -420,12 +445,21 @@ impl Prober {
         self.peer_kind.store(capability.kind as u32, Relaxed);
         if let Some(sample) = probe::rtt_sample_us(sent_ns, now) {
             book.rtt.sample(sample);
+            book.min_rtt.sample(sample, now);
             status.srtt_us.store(book.rtt.srtt_us, Relaxed);
             status.rttvar_us.store(book.rtt.rttvar_us, Relaxed);
+            status.min_rtt_us.store(book.min_rtt.min_us(), Relaxed);
         }
         book.answered_ns = Some(now);
         status.probes_answered.add(1u64, Relaxed);
-        status.peer_rx_datagrams.store(reply.rx_datagrams, Relaxed);
+        status
+            .peer_rx_datagrams
+            .store(u64::from(reply.rx_datagrams), Relaxed);
+        // A path without bursts long enough to measure keeps its last reading: forgetting it
+        // would hand the path the others' mean, and the next bursts would take it back.
+        if reply.capacity_kbps != 0 {
+            status.capacity_kbps.store(reply.capacity_kbps, Relaxed);
+        }
         status.peer_rx_bytes.store(reply.rx_bytes, Relaxed);
         status.data_loss_ppm.store(reply.loss_ppm, Relaxed);
         match book.rate_mark {

@@ -220,6 +220,17 @@ impl<T, const N: usize> Reorder<T, N> {
         self.started = self.held > 0;
     }
 
+    /// Starts the sequence at `seq`, the number the sender announced for its next datagram
+    /// (call after [`Reorder::flush`]; nothing is held then, else it changes nothing). Started
+    /// at whichever datagram arrives first instead, a session whose first datagram went over
+    /// a slower path would deliver it late, after the next one.
+    pub(crate) fn start_at(&mut self, seq: u32) {
+        if self.held == 0 {
+            self.started = true;
+            self.next = seq;
+        }
+    }
+
     /// Datagram `item` with sequence number `seq` and `len` payload bytes arrived at `now_ns`.
     /// Calls `deliver` for it and for every held datagram it unblocks, in delivery order.
     pub(crate) fn arrive(

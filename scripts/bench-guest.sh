@@ -14,6 +14,7 @@
 #   Grid          cells                                      tunnels             runs  paper
 #   quick         10/10 Mbit/s, 20/20 and 20/100 ms, no loss  udp tcp mptcp        3   (make run)
 #                                                            split50 seq50 rtt
+#                                                            rate
 #   symmetric     10/10, RTT 1 10 20 40 60 80 100 ms on both  udp tcp mptcp       20   Fig 7
 #                 paths, no loss                             mptcp-ndiff split50 rtt
 #   symmetric-ge  as symmetric, GE 1-k = 0 % (about 1 %)      same                20   Figs 4, 9
@@ -22,7 +23,7 @@
 #   asymmetric    10/10, RTT 20 vs 20 40 60 80 100 ms, GE     mptcp split50       20   Figs 10, 11
 #                 1-k = 0 0.5 1 3 %                          split75 split90 rtt
 #   path-aware    10/10 at 20 vs 20..100 ms; 10/4 at 20/20    udp mptcp seq50      5   issues 3,
-#                 and 20/100 ms; no loss                     seq75 rtt                13
+#                 and 20/100 ms; no loss                     seq75 rtt rate           13, 14
 #   path-aware-tls 10/10 at 20/60 ms, 10/4 at 20/100 ms       the same, +tls       5   issue 13
 #
 # Tunnels (OpenVPN, cipher none, no DCO; the client connects to the server's primary address):
@@ -36,6 +37,7 @@
 #   seqN         as splitN with probing on: datagrams are sequenced and the receiver's reorder
 #                buffer restores their order
 #   rtt          MPUDP with the rtt scheduler and probing (sequenced and reordered)
+#   rate         MPUDP with the rate scheduler and probing (sequenced and reordered)
 #   T+tls        tunnel T encrypted: TLS with certificates, AES-256-GCM, OpenVPN's default
 #                64-packet replay window (tunnel_up's TUNNEL_TLS)
 # Besides goodput, each line records what the client's receiver (the download's end) did:
@@ -69,7 +71,7 @@ case $grid in
 quick)
 	runs=3
 	cells=("10 10 20 20 0" "10 10 20 100 0")
-	tunnels=(udp tcp mptcp split50 seq50 rtt)
+	tunnels=(udp tcp mptcp split50 seq50 rtt rate)
 	;;
 symmetric | symmetric-ge)
 	runs=20
@@ -94,7 +96,7 @@ path-aware)
 	runs=5
 	cells=("10 10 20 20 0" "10 10 20 40 0" "10 10 20 60 0" "10 10 20 80 0" "10 10 20 100 0"
 		"10 4 20 20 0" "10 4 20 100 0")
-	tunnels=(udp mptcp seq50 seq75 rtt)
+	tunnels=(udp mptcp seq50 seq75 rtt rate)
 	;;
 path-aware-tls)
 	runs=5
@@ -163,9 +165,9 @@ configure() {
 		seq*)
 			mpudp_configure "$ns" "${tunnel#seq}" && mpudp_probing "$ns" &&
 				ip netns exec "$ns" sh -c "echo split > $SYSFS/scheduler" ;;
-		rtt)
+		rtt | rate)
 			mpudp_configure "$ns" 50 && mpudp_probing "$ns" &&
-				ip netns exec "$ns" sh -c "echo rtt > $SYSFS/scheduler" ;;
+				ip netns exec "$ns" sh -c "echo $tunnel > $SYSFS/scheduler" ;;
 		*)
 			echo "bench-guest: unknown tunnel $tunnel" >&2
 			return 1 ;;

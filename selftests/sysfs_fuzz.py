@@ -97,7 +97,7 @@ def expected(name, data, existing):
     if base == "secondary":
         return canonical_ifnames(text, existing)
     if base == "scheduler":
-        return text if text in ("split", "rtt") else None
+        return text if text in ("split", "rtt", "rate") else None
     if base == "probe_interval_ms":
         value = canonical_number(text, 10000)
         return value if value is not None and int(value) >= 10 else None
@@ -141,7 +141,7 @@ def candidates(name, existing):
         elif kind == 5:
             yield random.choice([str(random.randrange(0, 70000)), "10.0.1.2 10.0.2.2", "eth1"]).encode()
         else:
-            yield random.choice(["split", "rtt", "rtt\n", "RTT", "split ", "rt", "splitt"]).encode()
+            yield random.choice(["split", "rtt", "rtt\n", "rate", "rate\n", "RTT", "split ", "rt", "splitt", "rates"]).encode()
 
 
 def main():

@@ -3,7 +3,8 @@
 """Numbered-datagram sender and checking receiver for the MPUDP selftests.
 
 send: sends COUNT datagrams numbered 0..COUNT-1 (or floods until killed with --count 0),
-      paced to --pps, from an unconnected socket (as OpenVPN uses) or a connected one;
+      paced to --pps (in back-to-back bursts of --burst), from an unconnected socket (as
+      OpenVPN uses) or a connected one;
       --inner-udp-port wraps each number in a UDP header for a foo-over-UDP receiver.
 recv: receives until COUNT distinct numbers arrived or --timeout seconds of silence, then
       prints one JSON line: received, unique, duplicates, missing, inversions (datagrams
@@ -56,7 +57,8 @@ def send(args):
         else:
             sock.sendto(data, (args.dst, args.port))
         n += 1
-        if gap:
+        # --burst: the pace holds on average, but datagrams leave in back-to-back bursts.
+        if gap and n % args.burst == 0:
             delay = start + n * gap - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
@@ -87,6 +89,9 @@ def recv(args):
     received = 0
     malformed = 0
     inversions = 0
+    # The first datagram that arrived after a higher number: its number, that number, and
+    # how many datagrams had arrived with it.
+    first_inversion = None
     highest = -1
     while len(seen) < args.count:
         try:
@@ -100,6 +105,8 @@ def recv(args):
         (seq,) = HEADER.unpack_from(data)
         if seq < highest:
             inversions += 1
+            if first_inversion is None:
+                first_inversion = [seq, highest, received]
         highest = max(highest, seq)
         seen[seq] = seen.get(seq, 0) + 1
         sources[addr[0]] = sources.get(addr[0], 0) + 1
@@ -116,6 +123,8 @@ def recv(args):
         "inversions": inversions,
         "sources": sources,
     }
+    if first_inversion is not None:
+        result["first_inversion"] = first_inversion
     if args.pktinfo:
         result["locals"] = locals_
     if args.size:
@@ -168,6 +177,8 @@ def main():
     s.add_argument("--count", type=int, default=1000)
     s.add_argument("--pps", type=float, default=0.0)
     s.add_argument("--size", type=int, default=100)
+    s.add_argument("--burst", type=int, default=1,
+                   help="with --pps: send this many back to back, then wait for the pace")
     s.add_argument("--bind", default="0.0.0.0")
     s.add_argument("--src-port", type=int, default=0)
     s.add_argument("--connect", action="store_true")

@@ -153,10 +153,20 @@ fn interface_names_follow_the_kernel_rules() {
 fn scheduler_names_and_bounded_numbers() {
     assert_eq!(parse_scheduler(b"rtt\n"), Ok(Scheduler::Rtt));
     assert_eq!(parse_scheduler(b"split"), Ok(Scheduler::Split));
-    for bad in [&b"RTT"[..], b"rtt ", b"", b"\n", b"split\n\n", b"rt"] {
+    assert_eq!(parse_scheduler(b"rate\n"), Ok(Scheduler::Rate));
+    for bad in [
+        &b"RTT"[..],
+        b"rtt ",
+        b"",
+        b"\n",
+        b"split\n\n",
+        b"rt",
+        b"Rate",
+        b"rates",
+    ] {
         assert_eq!(parse_scheduler(bad), Err(Invalid::BadScheduler));
     }
-    for s in [Scheduler::Split, Scheduler::Rtt] {
+    for s in [Scheduler::Split, Scheduler::Rtt, Scheduler::Rate] {
         assert_eq!(parse_scheduler(s.name().as_bytes()), Ok(s));
     }
     assert_eq!(parse_in_range(b"10", 10, 10_000), Ok(10));
@@ -179,6 +189,31 @@ mod probing {
         assert_eq!(rtt_sample_us(1_000_000, 21_000_000), Some(20_000));
         assert_eq!(rtt_sample_us(5, 4), None, "answer before probe");
         assert_eq!(rtt_sample_us(0, 61_000_000_000), None);
+    }
+
+    #[test]
+    fn min_rtt_is_the_least_of_the_last_5_to_10_seconds() {
+        const S: u64 = 1_000_000_000;
+        let mut min = MinRtt::new();
+        assert_eq!(min.min_us(), 0);
+        min.sample(30_000, S);
+        min.sample(20_000, 2 * S);
+        min.sample(50_000, 3 * S);
+        assert_eq!(min.min_us(), 20_000);
+        // A new bucket at 7 s keeps the last one's minimum...
+        min.sample(80_000, 7 * S);
+        assert_eq!(min.min_us(), 20_000);
+        // ...until it is the previous one's previous: a base delay that grew is read.
+        min.sample(90_000, 12 * S);
+        assert_eq!(min.min_us(), 80_000);
+        min.sample(90_000, 30 * S);
+        assert_eq!(min.min_us(), 90_000);
+        min.sample(0, 31 * S);
+        assert_eq!(
+            min.min_us(),
+            1,
+            "a zero sample counts as 1 us: 0 means none"
+        );
     }
 
     #[test]
@@ -599,6 +634,36 @@ mod reordering {
     }
 
     #[test]
+    fn a_session_started_at_the_announced_number_waits_for_its_first_datagram() {
+        let mut h = Harness::new();
+        // The sender announced 1000 next; 1001 went over a faster path and comes first.
+        h.buf.start_at(1000);
+        h.arrive(1001, 0);
+        assert!(h.out.is_empty(), "held for 1000");
+        h.arrive(1000, 3);
+        assert_eq!(h.out, [(1000, Release::InOrder), (1001, Release::Filled)]);
+        // Started at whatever came first instead, 1000 would have been late.
+        let mut first_come = Harness::new();
+        first_come.arrive(1001, 0);
+        first_come.arrive(1000, 3);
+        assert_eq!(
+            first_come.out,
+            [(1001, Release::InOrder), (1000, Release::Late)]
+        );
+        // An announced number that never comes is waited for once, then given up.
+        let mut h = Harness::new();
+        h.buf.start_at(7);
+        h.arrive(9, 0);
+        h.expire(50);
+        assert_eq!(h.out, [(9, Release::Timeout)]);
+        // With datagrams held, it changes nothing.
+        h.arrive(12, 60);
+        h.buf.start_at(0);
+        h.arrive(10, 61);
+        assert_eq!(h.out[1..], [(10, Release::InOrder)]);
+    }
+
+    #[test]
     fn the_wait_is_the_delay_spread_plus_jitter_within_the_cap() {
         // The receiver's clock is far ahead of the sender's, and both wrap during the
         // samples: it cancels out.
@@ -907,6 +972,7 @@ mod path_control {
             seq: 7,
             sent_ns: 0x1122_3344_5566_7788,
             primary_addr: [10, 0, 1, 2],
+            next_seq: 0x0a0b_0c0d,
         });
         let reply = Control::Reply(Reply {
             path: 7,
@@ -915,6 +981,7 @@ mod path_control {
             loss_ppm: 10_000,
             rx_bytes: 1 << 40,
             rx_datagrams: 12345,
+            capacity_kbps: 9_876,
         });
         let unknown = Control::UnknownSession { path: 0, token: 5 };
         let closing = Control::Closing { path: 7, token: 6 };
@@ -925,6 +992,7 @@ mod path_control {
             loss_ppm: LOSS_UNKNOWN,
             rx_bytes: 0,
             rx_datagrams: 0,
+            capacity_kbps: 0,
         });
         for message in [probe, reply, unknown, closing, unmeasured] {
             let mut wire = [0u8; PROBE_LEN];
@@ -955,6 +1023,7 @@ mod path_control {
             seq: 1,
             sent_ns: 1,
             primary_addr: [10, 0, 1, 2],
+            next_seq: 0x0a0b_0c0d,
         });
         probe.encode(&mut wire);
         for (at, value) in [(0, 0), (1, 0), (2, 0x11), (2, 0x24), (3, 8), (31, 1)] {
@@ -993,6 +1062,7 @@ mod path_control {
             loss_ppm: 0,
             rx_bytes: 0,
             rx_datagrams: 0,
+            capacity_kbps: 0,
         })
         .encode(&mut wire);
         assert!(
@@ -1287,5 +1357,373 @@ mod spreading {
         let mut shares = [0; MAX_PATHS];
         shares[2] = 7;
         assert!(cycle(&Shares(shares)).iter().all(|&p| p == 2));
+    }
+}
+
+#[path = "../common/capacity.rs"]
+#[allow(dead_code, reason = "the modules use every item; a test may not")]
+mod capacity;
+
+mod capacity_readings {
+    use super::capacity::*;
+
+    const MS: u64 = 1_000_000;
+    /// 1,400 bytes of payload plus IP and UDP headers, as the receiver counts them.
+    const BYTES: u32 = 1428;
+
+    /// A path with a bottleneck of `kbps`, fed datagrams sent at the given times (ns): each
+    /// leaves the bottleneck one transmission after the later of its sending and the
+    /// previous one's leaving; `jitter(i)` is added to arrival `i` (ns, receiver's stamping).
+    struct Bottleneck {
+        rate: PathRate,
+        free_at_ns: u64,
+        seq: u32,
+        sent_epoch_us: u32,
+    }
+
+    impl Bottleneck {
+        fn new(sent_epoch_us: u32) -> Self {
+            Self {
+                rate: PathRate::new(),
+                free_at_ns: 0,
+                seq: 0,
+                sent_epoch_us,
+            }
+        }
+
+        /// Sends a datagram at `sent_ns` over a bottleneck of `kbps`; returns its arrival.
+        fn send(&mut self, sent_ns: u64, kbps: u64, jitter_ns: i64) -> u64 {
+            let transmission = u64::from(BYTES) * 8_000_000 / kbps;
+            self.free_at_ns = self.free_at_ns.max(sent_ns) + transmission;
+            // 10 ms of propagation.
+            let arrived = (self.free_at_ns + 10 * MS).saturating_add_signed(jitter_ns);
+            let sent_us = self.sent_epoch_us.wrapping_add((sent_ns / 1000) as u32);
+            self.rate.arrive(self.seq, sent_us, arrived, BYTES);
+            self.seq = self.seq.wrapping_add(1);
+            arrived
+        }
+    }
+
+    /// Bursts of `burst` datagrams back to back every `every_ns`, for `for_ns` from `from_ns`,
+    /// over a bottleneck of `kbps`; returns the last arrival.
+    fn bursts(
+        path: &mut Bottleneck,
+        from_ns: u64,
+        for_ns: u64,
+        burst: u64,
+        every_ns: u64,
+        kbps: u64,
+    ) -> u64 {
+        let mut last = 0;
+        let mut t = from_ns;
+        while t < from_ns + for_ns {
+            for i in 0..burst {
+                // 5 us apart: the sender's own pace, far faster than any path here.
+                last = path.send(t + i * 5_000, kbps, 0);
+            }
+            t += every_ns;
+        }
+        last
+    }
+
+    fn within_pct(value: u32, expected: u64, pct: u64) -> bool {
+        let v = u64::from(value);
+        v * 100 >= expected * (100 - pct) && v * 100 <= expected * (100 + pct)
+    }
+
+    #[test]
+    fn bursts_faster_than_the_path_read_its_capacity() {
+        for kbps in [2_000, 5_000, 10_000, 20_000] {
+            let mut path = Bottleneck::new(0);
+            // 30-datagram bursts every 50 ms: 6.9 Mbit/s, below the capacity of the faster
+            // paths, which the bursts alone show (and above the slower ones', which then
+            // never idle).
+            let end = bursts(&mut path, 0, 1_000 * MS, 30, 50 * MS, kbps);
+            let read = path.rate.capacity_kbps(end).expect("a reading");
+            assert!(within_pct(read, kbps, 3), "{kbps} kbit/s read as {read}");
+        }
+    }
+
+    #[test]
+    fn a_steady_stream_below_capacity_reads_its_own_rate_never_more() {
+        let mut path = Bottleneck::new(0);
+        // One datagram every 5 ms (2.3 Mbit/s) on a 10 Mbit/s path.
+        let mut end = 0;
+        for i in 0..400u64 {
+            end = path.send(i * 5 * MS, 10_000, 0);
+        }
+        let read = path.rate.capacity_kbps(end).expect("a reading");
+        assert!(within_pct(read, 2_285, 3), "read {read}");
+    }
+
+    #[test]
+    fn arrival_jitter_of_a_millisecond_moves_a_reading_by_a_tenth_at_most() {
+        let mut path = Bottleneck::new(0);
+        let mut end = 0;
+        let mut noise = 12345u64;
+        for burst in 0..40u64 {
+            for i in 0..12 {
+                noise = noise
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                let jitter = (noise >> 33) as i64 % 1_000_000 - 500_000;
+                end = path.send(burst * 50 * MS + i * 5_000, 5_000, jitter);
+            }
+        }
+        let read = path.rate.capacity_kbps(end).expect("a reading");
+        assert!(within_pct(read, 5_000, 10), "read {read}");
+    }
+
+    #[test]
+    fn a_late_first_release_does_not_inflate_a_reading() {
+        // Each burst's first datagram leaves the bottleneck 3 ms late (a rate-limiting
+        // queue's timer fired late), and with it every one that became due meanwhile.
+        for kbps in [5_000u64, 10_000] {
+            let mut path = Bottleneck::new(0);
+            let mut end = 0;
+            for burst in 0..40u64 {
+                let t = burst * 50 * MS;
+                let transmission = u64::from(BYTES) * 8_000_000 / kbps;
+                let late_until = t + transmission + 3 * MS;
+                for i in 0..16 {
+                    let due = t + (i + 1) * transmission;
+                    let leaves = due.max(late_until);
+                    end = leaves + 10 * MS;
+                    path.rate
+                        .arrive(path.seq, (t / 1000) as u32 + i as u32 * 5, end, BYTES);
+                    path.seq += 1;
+                }
+            }
+            // What is left is less than one transmission over the run: 3 % here.
+            let read = path.rate.capacity_kbps(end).expect("a reading");
+            assert!(within_pct(read, kbps, 5), "{kbps} kbit/s read as {read}");
+        }
+    }
+
+    #[test]
+    fn a_saturated_path_is_read_continuously_and_a_drop_within_half_a_second() {
+        let mut path = Bottleneck::new(0);
+        // Sent at 12 Mbit/s, steadily, into 10 Mbit/s: the bottleneck never idles.
+        let gap = u64::from(BYTES) * 8_000_000 / 12_000;
+        let mut t = 0;
+        let mut end = 0;
+        while t < 1_000 * MS {
+            end = path.send(t, 10_000, 0);
+            t += gap;
+        }
+        let read = path.rate.capacity_kbps(end).expect("a reading");
+        assert!(within_pct(read, 10_000, 3), "read {read}");
+        // The path drops to 2 Mbit/s; the sender goes on at 12.
+        let drop_at = end;
+        while end < drop_at + 500 * MS {
+            end = path.send(t, 2_000, 0);
+            t += gap;
+        }
+        let read = path.rate.capacity_kbps(end).expect("a reading");
+        assert!(
+            within_pct(read, 2_000, 5),
+            "read {read} 500 ms after the drop"
+        );
+    }
+
+    #[test]
+    fn a_sender_that_slows_down_for_a_moment_does_not_lower_the_reading() {
+        let mut path = Bottleneck::new(0);
+        let end = bursts(&mut path, 0, 1_000 * MS, 20, 50 * MS, 10_000);
+        assert!(within_pct(
+            path.rate.capacity_kbps(end).unwrap_or(0),
+            10_000,
+            3
+        ));
+        // Then a steady 2.3 Mbit/s, one datagram every 5 ms: lower bounds of 2.3 only.
+        let from = end + 5 * MS;
+        let mut at = 0;
+        let mut i = 0;
+        let mut read_at = |path: &mut Bottleneck, until: u64| {
+            while at < until {
+                at = path.send(from + i * 5 * MS, 10_000, 0);
+                i += 1;
+            }
+            path.rate.capacity_kbps(at).unwrap_or(0)
+        };
+        let after_1s = read_at(&mut path, from + 1_000 * MS);
+        assert!(within_pct(after_1s, 10_000, 3), "read {after_1s} after 1 s");
+        // Two windows later only the lower bounds are left: the sender's own rate.
+        let after_3s = read_at(&mut path, from + 3 * WINDOW_NS);
+        assert!(within_pct(after_3s, 2_285, 3), "read {after_3s} after 3 s");
+    }
+
+    #[test]
+    fn a_path_that_speeds_up_is_read_faster_at_once() {
+        let mut path = Bottleneck::new(0);
+        // 12 Mbit/s steadily into 2 Mbit/s, then into 10 Mbit/s.
+        let gap = u64::from(BYTES) * 8_000_000 / 12_000;
+        let (mut t, mut end) = (0, 0);
+        while t < 1_000 * MS {
+            end = path.send(t, 2_000, 0);
+            t += gap;
+        }
+        assert!(within_pct(
+            path.rate.capacity_kbps(end).unwrap_or(0),
+            2_000,
+            3
+        ));
+        let faster_at = end;
+        while end < faster_at + 300 * MS {
+            end = path.send(t, 10_000, 0);
+            t += gap;
+        }
+        let read = path.rate.capacity_kbps(end).unwrap_or(0);
+        assert!(within_pct(read, 10_000, 5), "read {read} 300 ms after");
+    }
+
+    #[test]
+    fn short_runs_losses_and_silence_give_no_reading() {
+        let mut path = Bottleneck::new(0);
+        // Three-datagram bursts: never RUN_MIN_DATAGRAMS in a run.
+        let end = bursts(&mut path, 0, 1_000 * MS, 3, 50 * MS, 1_000);
+        assert_eq!(path.rate.capacity_kbps(end), None);
+        // Bursts of 20 at 100 Mbit/s span 3.4 ms: shorter than RUN_MIN_NS.
+        let mut fast = Bottleneck::new(0);
+        let end = bursts(&mut fast, 0, 1_000 * MS, 20, 50 * MS, 100_000);
+        assert_eq!(fast.rate.capacity_kbps(end), None);
+        // A reading is forgotten after two windows without one.
+        let mut path = Bottleneck::new(0);
+        let end = bursts(&mut path, 0, 500 * MS, 10, 50 * MS, 5_000);
+        assert!(path.rate.capacity_kbps(end).is_some());
+        assert!(path.rate.capacity_kbps(end + WINDOW_NS).is_some());
+        assert_eq!(path.rate.capacity_kbps(end + 2 * WINDOW_NS), None);
+        // Every other datagram lost: no two consecutive numbers, no run.
+        let mut rate = PathRate::new();
+        for i in 0..1000u32 {
+            let at = u64::from(i) * MS;
+            rate.arrive(2 * i, i * 1000, at, BYTES);
+        }
+        assert_eq!(rate.capacity_kbps(1000 * MS), None);
+    }
+
+    #[test]
+    fn the_senders_clock_may_wrap_and_reordering_breaks_runs_only() {
+        let mut path = Bottleneck::new(u32::MAX - 100_000);
+        let end = bursts(&mut path, 0, 1_000 * MS, 10, 50 * MS, 5_000);
+        let read = path
+            .rate
+            .capacity_kbps(end)
+            .expect("a reading across the wrap");
+        assert!(within_pct(read, 5_000, 3), "read {read}");
+        // Arrivals out of order, or stamped before the previous one: no panic, no reading.
+        let mut rate = PathRate::new();
+        for i in 0..100u32 {
+            let seq = i ^ 1;
+            rate.arrive(seq, seq * 1000, 1_000 * MS - u64::from(i) * MS, BYTES);
+        }
+        assert_eq!(rate.capacity_kbps(1_000 * MS), None);
+    }
+}
+
+#[path = "../common/rate_sched.rs"]
+#[allow(dead_code, reason = "the modules use every item; a test may not")]
+mod rate_sched;
+
+mod rate_scheduler {
+    use super::rate_sched::*;
+    use super::spread::Shares;
+
+    fn reading(capacity_kbps: Option<u32>, loss_ppm: u32) -> PathReading {
+        PathReading {
+            capacity_kbps,
+            loss_ppm,
+            queue_us: 0,
+        }
+    }
+
+    fn queued(capacity_kbps: u32, queue_ms: u64) -> PathReading {
+        PathReading {
+            capacity_kbps: Some(capacity_kbps),
+            loss_ppm: 0,
+            queue_us: queue_ms * 1000,
+        }
+    }
+
+    fn shares(paths: &[PathReading]) -> Vec<u16> {
+        let weights = weights(paths).expect("weights");
+        Shares::from_weights(&weights).0[..paths.len()].to_vec()
+    }
+
+    #[test]
+    fn shares_follow_capacity() {
+        let ten = reading(Some(10_000), 0);
+        let five = reading(Some(5_000), 0);
+        assert_eq!(shares(&[ten, ten, five]), [400, 400, 200]);
+        assert_eq!(shares(&[ten, ten]), [500, 500]);
+        assert_eq!(
+            shares(&[reading(Some(10_000), 0), reading(Some(4_000), 0)]),
+            [715, 285]
+        );
+        // Eight paths, 1 to 8 Mbit/s: 1/36 .. 8/36.
+        let eight: Vec<_> = (1..=8).map(|m| reading(Some(m * 1000), 0)).collect();
+        let got = shares(&eight);
+        for (i, &share) in got.iter().enumerate() {
+            let exact = (i as f64 + 1.0) * 1000.0 / 36.0;
+            assert!((f64::from(share) - exact).abs() <= 1.0, "{got:?}");
+        }
+        assert_eq!(got.iter().map(|&s| u32::from(s)).sum::<u32>(), 1000);
+    }
+
+    #[test]
+    fn loss_above_one_percent_backs_off_in_proportion_smaller_loss_does_nothing() {
+        let clean = reading(Some(10_000), 0);
+        assert_eq!(shares(&[clean, reading(Some(10_000), 1_000)]), [500, 500]);
+        assert_eq!(shares(&[clean, reading(Some(10_000), 10_000)]), [500, 500]);
+        // 2 %: half the weight, so a third of the datagrams.
+        assert_eq!(shares(&[clean, reading(Some(10_000), 20_000)]), [667, 333]);
+        assert_eq!(shares(&[reading(Some(10_000), 50_000), clean]), [167, 833]);
+        // A path losing everything still has a weight the failover rule may take away.
+        assert_eq!(shares(&[clean, reading(Some(10_000), 1_000_000)]), [991, 9]);
+    }
+
+    #[test]
+    fn a_path_queueing_beyond_the_others_backs_off_in_proportion() {
+        // Within 50 ms and half of the least-queued path's: nothing changes.
+        assert_eq!(shares(&[queued(10_000, 0), queued(10_000, 49)]), [500, 500]);
+        assert_eq!(
+            shares(&[queued(10_000, 300), queued(10_000, 490)]),
+            [500, 500]
+        );
+        assert_eq!(shares(&[queued(10_000, 30), queued(2_000, 30)]), [834, 166]);
+        // A path whose capacity dropped (its reading still 10 Mbit/s) and whose queue holds
+        // 380 ms against the other's 30: (50 + 45) / 380 of its weight.
+        assert_eq!(
+            shares(&[queued(10_000, 30), queued(10_000, 380)]),
+            [800, 200]
+        );
+        // The guard and the loss rule multiply.
+        let lossy_and_queued = PathReading {
+            capacity_kbps: Some(10_000),
+            loss_ppm: 20_000,
+            queue_us: 100_000,
+        };
+        assert_eq!(shares(&[queued(10_000, 0), lossy_and_queued]), [800, 200]);
+        // An absurd queue does not overflow.
+        assert_eq!(
+            shares(&[queued(u32::MAX, 0), queued(u32::MAX, u64::MAX / 1000)]),
+            [1000, 0]
+        );
+    }
+
+    #[test]
+    fn a_path_without_reading_gets_the_mean_and_none_at_all_changes_nothing() {
+        let got = shares(&[
+            reading(Some(10_000), 0),
+            reading(Some(2_000), 0),
+            reading(None, 0),
+        ]);
+        // 10, 2 and the mean, 6, of 18.
+        assert_eq!(got, [556, 111, 333]);
+        assert_eq!(weights(&[reading(None, 0), reading(None, 50_000)]), None);
+        assert_eq!(weights(&[]), None);
+        // Huge readings do not overflow.
+        let max = reading(Some(u32::MAX), 0);
+        assert_eq!(shares(&[max, max]), [500, 500]);
     }
 }
