@@ -181,6 +181,9 @@ struct SendState {
     /// they change. Written by the timer only, weights first.
     rate_weights: [Atomic<u32>; MAX_PATHS],
     rate_generation: Atomic<u32>,
+    /// The load the `rate` scheduler's delay preference last weighed: what this host sent on
+    /// all paths over the last rate window, kbit/s.
+    offered_kbps: Atomic<u64>,
     /// The token this namespace's sequenced datagrams and probes carry; chosen at random when
     /// the namespace first configures MPUDP.
     token: Atomic<u32>,
@@ -207,6 +210,7 @@ impl NsState for SendState {
         rtt_secondary_permille: Atomic::new(probe::RTT_START_PERMILLE),
         rate_weights: [const { Atomic::new(0) }; MAX_PATHS],
         rate_generation: Atomic::new(0),
+        offered_kbps: Atomic::new(0),
         token: Atomic::new(0),
         next_seq: Atomic::new(0),
         sequenced: Atomic::new(0),
@@ -554,14 +558,17 @@ impl SendState {
         self.rate_step(self.config().paths());
     }
 
-    /// The `rate` scheduler: new weights from the tunnel's first `paths` paths' capacity and
-    /// loss readings, published with a new generation when they change.
+    /// The `rate` scheduler: new weights from the tunnel's first `paths` paths' capacity,
+    /// loss and delay readings and the load, published with a new generation when they
+    /// change.
     fn rate_step(&self, paths: usize) {
         let mut readings = [PathReading {
             capacity_kbps: None,
             loss_ppm: 0,
             queue_us: 0,
+            min_rtt_us: 0,
         }; MAX_PATHS];
+        let mut offered_kbps = 0u64;
         for (reading, path) in readings.iter_mut().zip(&self.prober.paths).take(paths) {
             let capacity = path.capacity_kbps.load(Relaxed);
             reading.capacity_kbps = (capacity != 0).then_some(capacity);
@@ -570,10 +577,15 @@ impl SendState {
             if min_rtt != 0 {
                 reading.queue_us = path.srtt_us.load(Relaxed).saturating_sub(min_rtt);
             }
+            reading.min_rtt_us = min_rtt;
+            offered_kbps = offered_kbps.saturating_add(path.sent_kbps.load(Relaxed));
         }
-        let Some(weights) = rate_sched::weights(readings.get(..paths).unwrap_or(&[])) else {
+        self.offered_kbps.store(offered_kbps, Relaxed);
+        let readings = readings.get(..paths).unwrap_or(&[]);
+        let Some(weights) = rate_sched::weights(readings) else {
             return;
         };
+        let weights = rate_sched::prefer_low_delay(weights, readings, offered_kbps);
         let unchanged = self.rate_generation.load(Relaxed) != 0
             && weights
                 .iter()
@@ -685,6 +697,10 @@ static FILES: SysfsGroup = SysfsGroup::new(
         },
         File {
             name: c"peer_closings",
+            writable: false,
+        },
+        File {
+            name: c"offered_kbps",
             writable: false,
         },
     ],
@@ -870,6 +886,7 @@ impl SysfsFiles for Policy {
                 writeln!(out, "{}", ns.prober.replies_ignored.load(Relaxed))
             }
             b"peer_closings" => writeln!(out, "{}", ns.prober.peer_closings.load(Relaxed)),
+            b"offered_kbps" => writeln!(out, "{}", ns.offered_kbps.load(Relaxed)),
             _ => return Err(ENOENT),
         };
         written.map_err(|_| EINVAL)

@@ -18,7 +18,7 @@ guest="cd '$here' && MPUDP_DIR='$here' MPUDP_KO_DIR='${MPUDP_KO_DIR:-$here}'"
 guest+=" FUZZ_WRITES='${FUZZ_WRITES:-10000}' STRESS_CYCLES='${STRESS_CYCLES:-200}'"
 guest+=" RECV_TIMEOUT='${RECV_TIMEOUT:-5}' SRTT_TOLERANCE_PCT='${SRTT_TOLERANCE_PCT:-10}'"
 guest+=" SRTT_DELAYS_MS='${SRTT_DELAYS_MS:-10 50}' HELD_DELAY_MS='${HELD_DELAY_MS:-1500}'"
-guest+=" CLOSING_MAX_MS='${CLOSING_MAX_MS:-500}'"
+guest+=" CLOSING_MAX_MS='${CLOSING_MAX_MS:-500}' RATE_BOUNDS='${RATE_BOUNDS:-1}'"
 guest+=" ONLY='${ONLY:-}'"
 guest+=" selftests/mpudp.sh; rc=\$?; dmesg >'$out/dmesg.log'; exit \$rc"
 start=$(date +%s)

@@ -1634,6 +1634,7 @@ mod rate_scheduler {
             capacity_kbps,
             loss_ppm,
             queue_us: 0,
+            min_rtt_us: 0,
         }
     }
 
@@ -1642,6 +1643,7 @@ mod rate_scheduler {
             capacity_kbps: Some(capacity_kbps),
             loss_ppm: 0,
             queue_us: queue_ms * 1000,
+            min_rtt_us: 0,
         }
     }
 
@@ -1702,6 +1704,7 @@ mod rate_scheduler {
             capacity_kbps: Some(10_000),
             loss_ppm: 20_000,
             queue_us: 100_000,
+            min_rtt_us: 0,
         };
         assert_eq!(shares(&[queued(10_000, 0), lossy_and_queued]), [800, 200]);
         // An absurd queue does not overflow.
@@ -1725,5 +1728,86 @@ mod rate_scheduler {
         // Huge readings do not overflow.
         let max = reading(Some(u32::MAX), 0);
         assert_eq!(shares(&[max, max]), [500, 500]);
+    }
+
+    fn path(capacity_kbps: u32, min_rtt_ms: u64) -> PathReading {
+        PathReading {
+            capacity_kbps: Some(capacity_kbps),
+            loss_ppm: 0,
+            queue_us: 0,
+            min_rtt_us: min_rtt_ms * 1000,
+        }
+    }
+
+    /// The shares under the delay preference at `offered_kbps`.
+    fn preferred(paths: &[PathReading], offered_kbps: u64) -> Vec<u16> {
+        let got = prefer_low_delay(weights(paths).expect("weights"), paths, offered_kbps);
+        Shares::from_weights(&got).0[..paths.len()].to_vec()
+    }
+
+    #[test]
+    fn a_light_load_takes_the_lower_delay_path_and_spills_what_it_cannot_carry() {
+        let (fast, slow) = (path(10_000, 20), path(10_000, 100));
+        // Up to 80 % of the fast path's capacity: all on it.
+        assert_eq!(preferred(&[fast, slow], 0), [1000, 0]);
+        assert_eq!(preferred(&[fast, slow], 3_000), [1000, 0]);
+        assert_eq!(preferred(&[slow, fast], 8_000), [0, 1000]);
+        // Beyond: the fast path carries 8 Mbit/s, the slow one the rest.
+        assert_eq!(preferred(&[fast, slow], 10_000), [800, 200]);
+        assert_eq!(preferred(&[fast, slow], 12_000), [667, 333]);
+        // From 80 % of both on: the capacity shares.
+        assert_eq!(preferred(&[fast, slow], 16_000), [500, 500]);
+        assert_eq!(preferred(&[fast, slow], u64::MAX), [500, 500]);
+        // Unequal capacities: a 10 Mbit/s path and a faster 4 Mbit/s one.
+        let (big, small) = (path(10_000, 100), path(4_000, 20));
+        assert_eq!(preferred(&[big, small], 3_000), [0, 1000]);
+        // 3.2 of 6.4 Mbit/s on the small one: still more than its capacity share (286).
+        assert_eq!(preferred(&[big, small], 6_400), [500, 500]);
+    }
+
+    #[test]
+    fn the_preferred_paths_never_carry_more_than_their_fill() {
+        let (fast, slow) = (path(10_000, 20), path(10_000, 100));
+        for offered in (0..20_000u64).step_by(250) {
+            let shares = preferred(&[fast, slow], offered);
+            // Below 80 % of the bundle (then the capacity shares).
+            let on_fast = u64::from(shares[0]) * offered / 1000;
+            assert!(
+                offered >= 16_000 || on_fast <= 8_000 + offered / 1000,
+                "{offered}: {shares:?}"
+            );
+            // And never less than the capacity share.
+            assert!(shares[0] >= 499, "{offered}: {shares:?}");
+        }
+    }
+
+    #[test]
+    fn paths_of_about_the_same_delay_are_one_tier() {
+        let ten = |ms| path(10_000, ms);
+        // Equal, within 10 ms, within a quarter: no preference, the capacity shares.
+        assert_eq!(preferred(&[ten(20), ten(20)], 1_000), [500, 500]);
+        assert_eq!(preferred(&[ten(20), ten(30)], 1_000), [500, 500]);
+        assert_eq!(preferred(&[ten(20), ten(31)], 1_000), [1000, 0]);
+        assert_eq!(preferred(&[ten(200), ten(250)], 1_000), [500, 500]);
+        assert_eq!(preferred(&[ten(200), ten(251)], 1_000), [1000, 0]);
+        // A tier of two against a slower third: the tier shares by capacity.
+        let got = preferred(&[ten(20), path(5_000, 22), ten(100)], 4_000);
+        assert_eq!(got, [667, 333, 0]);
+        // An unknown min RTT (a path not answering yet): not preferred; none known: no
+        // preference.
+        assert_eq!(preferred(&[ten(0), ten(20)], 1_000), [0, 1000]);
+        assert_eq!(preferred(&[ten(0), ten(0)], 1_000), [500, 500]);
+    }
+
+    #[test]
+    fn a_preferred_path_with_little_weight_spills_the_rest() {
+        // A 5 ms path that loses everything weighs 1 % of its capacity (100 kbit/s): it is
+        // the tier alone and carries 80 kbit/s of 1 Mbit/s; the others the rest.
+        let mut lossy = path(10_000, 5);
+        lossy.loss_ppm = 1_000_000;
+        let paths = [lossy, path(10_000, 20), path(10_000, 100)];
+        assert_eq!(preferred(&paths, 1_000), [80, 460, 460]);
+        // No weights at all: nothing to prefer.
+        assert_eq!(prefer_low_delay([0; 8], &paths, 1_000), [0; 8]);
     }
 }
