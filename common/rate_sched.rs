@@ -57,9 +57,11 @@ pub(crate) const LOSS_THRESHOLD_PPM: u32 = 10_000;
 pub(crate) const QUEUE_ALLOWANCE_US: u64 = 50_000;
 
 /// How much of the preferred tier's capacity the offered load may fill before it spills to
-/// the slower paths, permille: the headroom covers the capacity reading's error and the
-/// load's burstiness (and that the load counts payload bytes, the capacity wire bytes).
-pub(crate) const PREFER_FILL_PERMILLE: u64 = 800;
+/// the slower paths, permille; the capacity shares apply from this part of the bundle's on.
+/// A bulk transfer fills 85-95 % of the bundle (payload against the capacity's IP packets)
+/// and stays clear of the preference through its dips and the readings' error, and a
+/// preferred path keeps 40 % headroom, so its queue stays short.
+pub(crate) const PREFER_FILL_PERMILLE: u64 = 600;
 /// Paths whose min RTTs differ by at most this, or by at most a quarter of the lesser, are
 /// one tier, us: a difference that small costs the reorder buffer little, and paths of
 /// equal delay stay one tier through their readings' jitter (under a debug kernel in a

@@ -1748,21 +1748,21 @@ mod rate_scheduler {
     #[test]
     fn a_light_load_takes_the_lower_delay_path_and_spills_what_it_cannot_carry() {
         let (fast, slow) = (path(10_000, 20), path(10_000, 100));
-        // Up to 80 % of the fast path's capacity: all on it.
+        // Up to 60 % of the fast path's capacity: all on it.
         assert_eq!(preferred(&[fast, slow], 0), [1000, 0]);
         assert_eq!(preferred(&[fast, slow], 3_000), [1000, 0]);
-        assert_eq!(preferred(&[slow, fast], 8_000), [0, 1000]);
-        // Beyond: the fast path carries 8 Mbit/s, the slow one the rest.
-        assert_eq!(preferred(&[fast, slow], 10_000), [800, 200]);
-        assert_eq!(preferred(&[fast, slow], 12_000), [667, 333]);
-        // From 80 % of both on: the capacity shares.
-        assert_eq!(preferred(&[fast, slow], 16_000), [500, 500]);
+        assert_eq!(preferred(&[slow, fast], 6_000), [0, 1000]);
+        // Beyond: the fast path carries 6 Mbit/s, the slow one the rest.
+        assert_eq!(preferred(&[fast, slow], 7_500), [800, 200]);
+        assert_eq!(preferred(&[fast, slow], 9_000), [667, 333]);
+        // From 60 % of both on: the capacity shares.
+        assert_eq!(preferred(&[fast, slow], 12_000), [500, 500]);
         assert_eq!(preferred(&[fast, slow], u64::MAX), [500, 500]);
         // Unequal capacities: a 10 Mbit/s path and a faster 4 Mbit/s one.
         let (big, small) = (path(10_000, 100), path(4_000, 20));
-        assert_eq!(preferred(&[big, small], 3_000), [0, 1000]);
-        // 3.2 of 6.4 Mbit/s on the small one: still more than its capacity share (286).
-        assert_eq!(preferred(&[big, small], 6_400), [500, 500]);
+        assert_eq!(preferred(&[big, small], 2_000), [0, 1000]);
+        // 2.4 of 4.8 Mbit/s on the small one: still more than its capacity share (286).
+        assert_eq!(preferred(&[big, small], 4_800), [500, 500]);
     }
 
     #[test]
@@ -1770,10 +1770,10 @@ mod rate_scheduler {
         let (fast, slow) = (path(10_000, 20), path(10_000, 100));
         for offered in (0..20_000u64).step_by(250) {
             let shares = preferred(&[fast, slow], offered);
-            // Below 80 % of the bundle (then the capacity shares).
+            // Below 60 % of the bundle (then the capacity shares).
             let on_fast = u64::from(shares[0]) * offered / 1000;
             assert!(
-                offered >= 16_000 || on_fast <= 8_000 + offered / 1000,
+                offered >= 12_000 || on_fast <= 6_000 + offered / 1000,
                 "{offered}: {shares:?}"
             );
             // And never less than the capacity share.
@@ -1791,7 +1791,7 @@ mod rate_scheduler {
         assert_eq!(preferred(&[ten(200), ten(250)], 1_000), [500, 500]);
         assert_eq!(preferred(&[ten(200), ten(251)], 1_000), [1000, 0]);
         // A tier of two against a slower third: the tier shares by capacity.
-        let got = preferred(&[ten(20), path(5_000, 22), ten(100)], 4_000);
+        let got = preferred(&[ten(20), path(5_000, 22), ten(100)], 3_000);
         assert_eq!(got, [667, 333, 0]);
         // An unknown min RTT (a path not answering yet): not preferred; none known: no
         // preference.
@@ -1802,11 +1802,11 @@ mod rate_scheduler {
     #[test]
     fn a_preferred_path_with_little_weight_spills_the_rest() {
         // A 5 ms path that loses everything weighs 1 % of its capacity (100 kbit/s): it is
-        // the tier alone and carries 80 kbit/s of 1 Mbit/s; the others the rest.
+        // the tier alone and carries 60 kbit/s of 1 Mbit/s; the others the rest.
         let mut lossy = path(10_000, 5);
         lossy.loss_ppm = 1_000_000;
         let paths = [lossy, path(10_000, 20), path(10_000, 100)];
-        assert_eq!(preferred(&paths, 1_000), [80, 460, 460]);
+        assert_eq!(preferred(&paths, 1_000), [60, 470, 470]);
         // No weights at all: nothing to prefer.
         assert_eq!(prefer_low_delay([0; 8], &paths, 1_000), [0; 8]);
     }
