@@ -181,9 +181,6 @@ struct SendState {
     /// they change. Written by the timer only, weights first.
     rate_weights: [Atomic<u32>; MAX_PATHS],
     rate_generation: Atomic<u32>,
-    /// The load the `rate` scheduler's delay preference last weighed: what this host sent on
-    /// all paths over the last rate window, kbit/s.
-    offered_kbps: Atomic<u64>,
     /// The token this namespace's sequenced datagrams and probes carry; chosen at random when
     /// the namespace first configures MPUDP.
     token: Atomic<u32>,
@@ -210,7 +207,6 @@ impl NsState for SendState {
         rtt_secondary_permille: Atomic::new(probe::RTT_START_PERMILLE),
         rate_weights: [const { Atomic::new(0) }; MAX_PATHS],
         rate_generation: Atomic::new(0),
-        offered_kbps: Atomic::new(0),
         token: Atomic::new(0),
         next_seq: Atomic::new(0),
         sequenced: Atomic::new(0),
@@ -278,6 +274,18 @@ impl SendState {
             .rate_generation
             .map(|_| core::array::from_fn(|i| self.rate_weights[i].load(Relaxed)));
         inputs.shares(rate)
+    }
+
+    /// The load: what this host sent on the tunnel's first `paths` paths over their last
+    /// rate windows, kbit/s (the delay preference weighs it; sysfs `offered_kbps`).
+    fn offered_kbps(&self, paths: usize) -> u64 {
+        self.prober
+            .paths
+            .iter()
+            .take(paths)
+            .fold(0u64, |sum, path| {
+                sum.saturating_add(path.sent_kbps.load(Relaxed))
+            })
     }
 
     /// The data counters of path `i`.
@@ -568,7 +576,6 @@ impl SendState {
             queue_us: 0,
             min_rtt_us: 0,
         }; MAX_PATHS];
-        let mut offered_kbps = 0u64;
         for (reading, path) in readings.iter_mut().zip(&self.prober.paths).take(paths) {
             let capacity = path.capacity_kbps.load(Relaxed);
             reading.capacity_kbps = (capacity != 0).then_some(capacity);
@@ -578,14 +585,12 @@ impl SendState {
                 reading.queue_us = path.srtt_us.load(Relaxed).saturating_sub(min_rtt);
             }
             reading.min_rtt_us = min_rtt;
-            offered_kbps = offered_kbps.saturating_add(path.sent_kbps.load(Relaxed));
         }
-        self.offered_kbps.store(offered_kbps, Relaxed);
         let readings = readings.get(..paths).unwrap_or(&[]);
         let Some(weights) = rate_sched::weights(readings) else {
             return;
         };
-        let weights = rate_sched::prefer_low_delay(weights, readings, offered_kbps);
+        let weights = rate_sched::prefer_low_delay(weights, readings, self.offered_kbps(paths));
         let unchanged = self.rate_generation.load(Relaxed) != 0
             && weights
                 .iter()
@@ -886,7 +891,7 @@ impl SysfsFiles for Policy {
                 writeln!(out, "{}", ns.prober.replies_ignored.load(Relaxed))
             }
             b"peer_closings" => writeln!(out, "{}", ns.prober.peer_closings.load(Relaxed)),
-            b"offered_kbps" => writeln!(out, "{}", ns.offered_kbps.load(Relaxed)),
+            b"offered_kbps" => writeln!(out, "{}", ns.offered_kbps(config.paths())),
             _ => return Err(ENOENT),
         };
         written.map_err(|_| EINVAL)

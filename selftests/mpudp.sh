@@ -638,11 +638,12 @@ three_paths_ok() {
 	return "$rc"
 }
 
-# rate_stream COUNT: sends COUNT 1,400-byte datagrams from the client at 12 Mbit/s (1,070 a
-# second) in bursts of 50, as tunnelled TCP sends; the server's receiver must be started.
+# rate_stream COUNT [PPS]: sends COUNT 1,400-byte datagrams from the client at PPS a second
+# (default 1,070: 12 Mbit/s) in bursts of 50, as tunnelled TCP sends; the server's receiver
+# must be started.
 rate_stream() {
 	in_cli "$UDP_TOOL" send --dst "$SRV_PRIMARY" --port "$TUNNEL_PORT" --count "$1" \
-		--size 1400 --pps 1070 --burst 50 >/dev/null
+		--size 1400 --pps "${2:-1070}" --burst 50 >/dev/null
 }
 
 # RATE_SHARE_TOLERANCE: how far (permille) a `rate` share may be from its capacity share.
@@ -738,8 +739,7 @@ rate_prefer_ok() {
 	in_cli sh -c "echo 50 > $SYSFS/split && echo rate > $SYSFS/scheduler" || return 1
 	mpudp_probing "$NS_SRV" && mpudp_probing "$NS_CLI" && wait_peer_kind "$NS_CLI" mpudp || rc=1
 	if [ "$rc" = 0 ] && start_receiver "$TUNNEL_PORT" "$n"; then
-		in_cli "$UDP_TOOL" send --dst "$SRV_PRIMARY" --port "$TUNNEL_PORT" --count "$n" \
-			--size 1400 --pps "$pps" --burst 50 >/dev/null &
+		rate_stream "$n" "$pps" &
 		sender=$!
 		sleep 4
 		p0=$(knob "$NS_CLI" paths/primary/tx_datagrams)
