@@ -107,6 +107,10 @@ module! {
 /// The largest `split`.
 const SPLIT_MAX: u32 = 100;
 
+/// The shortest probe round whose load [`SendState::offered_kbps`] takes: with
+/// `probe_interval_ms` 10, a round of a bursty load would read the burst.
+const ROUND_LOAD_MIN_NS: u64 = 90_000_000;
+
 /// What one namespace configured for its sender. Published whole ([`RcuValue`]): a datagram
 /// is steered by one version, never by a new peer with an old interface.
 #[derive(Clone, Copy)]
@@ -181,6 +185,14 @@ struct SendState {
     /// they change. Written by the timer only, weights first.
     rate_weights: [Atomic<u32>; MAX_PATHS],
     rate_generation: Atomic<u32>,
+    /// The lesser load of the latest two probe rounds, kbit/s; the latest round's; and
+    /// where the next reading starts (monotonic ns, 0 for not yet; bytes sent on all
+    /// paths): the paths' rate windows lag a growing load by up to a second. Written by the
+    /// timer only.
+    round_load_kbps: Atomic<u64>,
+    last_round_kbps: Atomic<u64>,
+    round_load_mark_ns: Atomic<u64>,
+    round_load_mark_bytes: Atomic<u64>,
     /// The token this namespace's sequenced datagrams and probes carry; chosen at random when
     /// the namespace first configures MPUDP.
     token: Atomic<u32>,
@@ -207,6 +219,10 @@ impl NsState for SendState {
         rtt_secondary_permille: Atomic::new(probe::RTT_START_PERMILLE),
         rate_weights: [const { Atomic::new(0) }; MAX_PATHS],
         rate_generation: Atomic::new(0),
+        round_load_kbps: Atomic::new(0),
+        last_round_kbps: Atomic::new(0),
+        round_load_mark_ns: Atomic::new(0),
+        round_load_mark_bytes: Atomic::new(0),
         token: Atomic::new(0),
         next_seq: Atomic::new(0),
         sequenced: Atomic::new(0),
@@ -277,15 +293,44 @@ impl SendState {
     }
 
     /// The load: what this host sent on the tunnel's first `paths` paths over their last
-    /// rate windows, kbit/s (the delay preference weighs it; sysfs `offered_kbps`).
+    /// rate windows (≥ 500 ms), or, if more, the lesser of the latest two probe rounds'
+    /// loads, kbit/s (the delay preference weighs it; sysfs `offered_kbps`). The rounds see a
+    /// load that grows within two rounds: a tunnelled TCP starting up must not be held on
+    /// the preferred paths, filling their queues, for the second the rate windows take to
+    /// follow it. The lesser of two, because one round of a bursty load (tunnelled TCP sends
+    /// 64 KiB at once) may catch one burst more than its mean.
     fn offered_kbps(&self, paths: usize) -> u64 {
-        self.prober
+        let windows = self
+            .prober
             .paths
             .iter()
             .take(paths)
             .fold(0u64, |sum, path| {
                 sum.saturating_add(path.sent_kbps.load(Relaxed))
-            })
+            });
+        windows.max(self.round_load_kbps.load(Relaxed))
+    }
+
+    /// Takes the load of the probe round that ended at `now` from the first `paths` paths'
+    /// byte counters. Timer only.
+    fn measure_round_load(&self, paths: usize, now: u64) {
+        let bytes = self.paths.iter().take(paths).fold(0u64, |sum, path| {
+            sum.saturating_add(path.bytes.load(Relaxed))
+        });
+        let mark = self.round_load_mark_ns.load(Relaxed);
+        let elapsed = now.saturating_sub(mark);
+        if mark != 0 && elapsed < ROUND_LOAD_MIN_NS {
+            return;
+        }
+        if mark != 0 {
+            let before = self.round_load_mark_bytes.load(Relaxed);
+            let kbps = probe::kbps(before, bytes, elapsed);
+            let last = self.last_round_kbps.load(Relaxed);
+            self.last_round_kbps.store(kbps, Relaxed);
+            self.round_load_kbps.store(kbps.min(last), Relaxed);
+        }
+        self.round_load_mark_ns.store(now.max(1), Relaxed);
+        self.round_load_mark_bytes.store(bytes, Relaxed);
     }
 
     /// The data counters of path `i`.
@@ -555,6 +600,9 @@ impl SendState {
         self.rtt_secondary_permille
             .store(probe::RTT_START_PERMILLE, Relaxed);
         self.rate_generation.store(0, Release);
+        self.round_load_kbps.store(0, Relaxed);
+        self.last_round_kbps.store(0, Relaxed);
+        self.round_load_mark_ns.store(0, Relaxed);
         self.prober.start(net, peer);
     }
 
@@ -570,6 +618,7 @@ impl SendState {
     /// loss and delay readings and the load, published with a new generation when they
     /// change.
     fn rate_step(&self, paths: usize) {
+        self.measure_round_load(paths, ffi::now_ns());
         let mut readings = [PathReading {
             capacity_kbps: None,
             loss_ppm: 0,

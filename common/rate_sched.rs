@@ -35,7 +35,8 @@
 //! paths can carry, it need not wait for the others. The paths whose min RTT is within
 //! [`TIER_SLACK_US`] (or a quarter) of the least form the preferred tier, with capacity `C_P`
 //! (the sum of their weights above) of the bundle's `C`. With the offered load `L` (what
-//! this host sent on all paths over the last rate window) and the fill `f` =
+//! this host sent on all paths over the last rate window, or the last two probe rounds' if
+//! more: the caller's) and the fill `f` =
 //! [`PREFER_FILL_PERMILLE`], the tier carries `min(L, f·C_P)` and the other paths the rest,
 //! each group in proportion to its weights, until `L` reaches `f·C`; from there on (a bulk
 //! transfer that fills the bundle) the weights above apply unchanged. The two meet at `f·C`,

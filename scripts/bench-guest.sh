@@ -44,6 +44,8 @@
 # its reorder counters' growth over the download (held, released by timeout or by the
 # memory cap, late), the delay spread it measured at the end, and the replay lines both
 # OpenVPNs logged meanwhile. They explain a sequenced cell's shortfall.
+# With BENCH_TRACE=1, OUT with .trace.csv for .csv gets the server's (the download's
+# sender's) path readings twice a second during every download: what the scheduler saw.
 # TCP is set up as the paper's Table 3 (socket buffers, no metrics saving); congestion control
 # is the kernel's default, Cubic (BALIA is not in Linux).
 set -u
@@ -214,6 +216,27 @@ replay_lines() {
 	cat "$work"/ovpn-*.log 2>/dev/null | grep -ci replay
 }
 
+# trace_paths TUNNEL RUN: appends the server's path readings to $trace every 0.5 s until
+# killed, one line per path: what the scheduler decided from.
+TRACE_FIELDS=(share_permille sent_kbps delivered_kbps capacity_kbps srtt_us min_rtt_us loss_ppm)
+trace_paths() {
+	local t0 now
+	t0=$(date +%s%N)
+	while sleep 0.5; do
+		now=$((($(date +%s%N) - t0) / 1000000))
+		# One process per sample: TCG makes each `ip netns exec` cost tens of ms.
+		# shellcheck disable=SC2016 # the inner shell expands them
+		ip netns exec "$NS_SRV" sh -c 'cd "$1" && o=$(cat offered_kbps) && shift &&
+			for p in primary secondary; do
+				l=$p; for f; do l="$l,$(cat "paths/$p/$f")"; done; echo "$l,$o"
+			done' - "$SYSFS" "${TRACE_FIELDS[@]}" | sed "s/^/$cell_csv,$1,$2,$now,/" >>"$trace"
+	done
+}
+trace=${out%.csv}.trace.csv
+if [ "${BENCH_TRACE:-0}" = 1 ] && ! [ -s "$trace" ]; then
+	echo "rate0_mbit,rate1_mbit,rtt0_ms,rtt1_ms,loss,tunnel,run,ms,path$(printf ',%s' "${TRACE_FIELDS[@]}"),offered_kbps" >"$trace"
+fi
+
 load_modules || exit 1
 mkdir -p "$work/www"
 head -c "$size" /dev/urandom >"$work/www/file"
@@ -225,6 +248,7 @@ total=$((${#cells[@]} * ${#tunnels[@]} * runs))
 done_count=0
 for cell in "${cells[@]}"; do
 	read -r rate0 rate1 rtt0 rtt1 loss <<<"$cell"
+	cell_csv="$rate0,$rate1,$rtt0,$rtt1,$loss"
 	# One-way delays in microseconds: the 1 ms RTT cells need half milliseconds.
 	topology_up "${rate0}mbit" "$((rtt0 * 500))us" "$((rtt1 * 500))us" || exit 1
 	path_netem 0 "${rate0}mbit" "$((rtt0 * 500))us" "${loss%%/*}" || exit 1
@@ -242,8 +266,17 @@ for cell in "${cells[@]}"; do
 			read -r -a r0 <<<"$(cli_reorder)"
 			replays=$(replay_lines)
 			secs=
+			tracer=
+			if [ "${BENCH_TRACE:-0}" = 1 ]; then
+				trace_paths "$tunnel" "$run" &
+				tracer=$!
+			fi
 			if [ -n "$up" ]; then
 				secs=$(fetch file "$work/got") && cmp -s "$work/www/file" "$work/got" || secs=
+			fi
+			if [ -n "$tracer" ]; then
+				kill "$tracer"
+				wait "$tracer" 2>/dev/null
 			fi
 			wire=$(($(srv_wire bytes) - w0))
 			packets=$(($(srv_wire packets) - n0))

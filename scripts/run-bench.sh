@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs a benchmark in the test VM, then prints its report.
-# Usage: [BENCH_TUNNELS="T..."] [BENCH_CELLS="CELL;..."] [BENCH_NAME=NAME] \
+# Usage: [BENCH_TUNNELS="T..."] [BENCH_CELLS="CELL;..."] [BENCH_NAME=NAME] [BENCH_TRACE=1] \
 #        run-bench.sh KERNEL_TREE GRID [RUNS]
 #   GRID "overhead" is the hook-overhead benchmark (scripts/overhead-guest.sh, RUNS
 #   repetitions); any other is a goodput grid (scripts/bench-guest.sh), of which
@@ -21,7 +21,7 @@ if [ "$grid" = overhead ]; then
 	gcc -O2 -Wall -static -o "$out/udp_flood" "$here/selftests/udp_flood.c" || exit 1
 	guest="scripts/overhead-guest.sh '$out/udp_flood' '$csv' $runs"
 else
-	guest="BENCH_TUNNELS='${BENCH_TUNNELS:-}' BENCH_CELLS='${BENCH_CELLS:-}'"
+	guest="BENCH_TUNNELS='${BENCH_TUNNELS:-}' BENCH_CELLS='${BENCH_CELLS:-}' BENCH_TRACE='${BENCH_TRACE:-0}'"
 	guest+=" scripts/bench-guest.sh '$grid' '$csv' $runs"
 fi
 # The guest's output goes to console.log; its progress lines (one per download) are shown
