@@ -1811,3 +1811,523 @@ mod rate_scheduler {
         assert_eq!(prefer_low_delay([0; 8], &paths, 1_000), [0; 8]);
     }
 }
+
+#[path = "../common/fec.rs"]
+#[allow(dead_code, reason = "the modules use every item; a test may not")]
+mod fec;
+
+mod forward_error_correction {
+    use super::fec::*;
+
+    /// A small deterministic generator (xorshift64*), so that failures reproduce.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n as u64) as usize
+        }
+
+        fn payload(&mut self, max: usize) -> Vec<u8> {
+            let len = self.below(max + 1);
+            (0..len).map(|_| self.next() as u8).collect()
+        }
+    }
+
+    #[test]
+    fn the_field_has_inverses_and_distributes() {
+        for a in 1..=255u8 {
+            assert_eq!(gf::mul(a, gf::inv(a)), 1, "{a}");
+            assert_eq!(gf::mul(a, 1), a);
+            assert_eq!(gf::mul(a, 0), 0);
+            for b in [1u8, 2, 3, 0x53, 0xca, 0xff] {
+                for c in [7u8, 0x8e, 0xfe] {
+                    assert_eq!(gf::mul(a, b ^ c), gf::mul(a, b) ^ gf::mul(a, c));
+                    assert_eq!(gf::mul(gf::mul(a, b), c), gf::mul(a, gf::mul(b, c)));
+                }
+            }
+        }
+        // 2 generates: its powers take every non-zero value once.
+        let mut seen = [false; 256];
+        for i in 0..255 {
+            assert!(!seen[usize::from(gf::EXP[i])]);
+            seen[usize::from(gf::EXP[i])] = true;
+        }
+        assert!(!seen[0]);
+    }
+
+    #[test]
+    fn repair_zero_is_plain_parity_and_coefficients_are_never_zero() {
+        for i in 0..MAX_SPAN {
+            assert_eq!(coefficient(0, i), 1);
+            for j in 0..MAX_REPAIRS {
+                assert_ne!(coefficient(j, i), 0);
+            }
+        }
+        let mut encoder = Encoder::new();
+        encoder.set_ratio(3, 2);
+        let payloads: [&[u8]; 3] = [b"abc", b"de", b""];
+        for (seq, payload) in payloads.iter().enumerate() {
+            encoder.add(100 + seq as u32, payload, 0);
+        }
+        let mut parity = [0u8; 5];
+        for payload in payloads {
+            let mut symbol = [0u8; 5];
+            symbol_into(payload, &mut symbol);
+            parity.iter_mut().zip(symbol).for_each(|(p, s)| *p ^= s);
+        }
+        assert_eq!(encoder.repair(0), parity);
+        assert_eq!(
+            encoder.group(),
+            Some(Group {
+                first: 100,
+                covered: 0b111,
+                repairs: 2,
+                symbol_len: 5
+            })
+        );
+    }
+
+    /// Codes `payloads` at `positions` of a group starting at `first` with `m` repairs, drops
+    /// the datagrams at `lost` (indices into `positions`) and keeps the repairs in `kept`,
+    /// then rebuilds: returns what `recover` said and the rebuilt payloads.
+    fn code_and_recover(
+        positions: &[u8],
+        payloads: &[Vec<u8>],
+        m: u8,
+        lost: &[usize],
+        kept: &[u8],
+    ) -> (Result<usize, Unrecoverable>, Vec<Option<Vec<u8>>>) {
+        let mut encoder = Encoder::new();
+        encoder.set_ratio(positions.len() as u8, m);
+        let first = 0xffff_fff0u32; // the group wraps the sequence space
+        for (&i, payload) in positions.iter().zip(payloads) {
+            let added = encoder.add(first.wrapping_add(u32::from(i)), payload, 0);
+            assert!(matches!(added, Added::Coded { .. }), "{added:?}");
+        }
+        let group = encoder.group().expect("a group is open");
+        assert_eq!(group.first, first);
+        let len = group.symbol_len;
+        let mut repair_store: Vec<(u8, Vec<u8>)> = kept
+            .iter()
+            .map(|&j| (j, encoder.repair(usize::from(j)).to_vec()))
+            .collect();
+        let mut store: Vec<Vec<u8>> = payloads
+            .iter()
+            .enumerate()
+            .map(|(n, payload)| {
+                let mut symbol = vec![0u8; len];
+                if !lost.contains(&n) {
+                    symbol_into(payload, &mut symbol);
+                } else {
+                    symbol.fill(0xa5); // garbage: recover must not read it
+                }
+                symbol
+            })
+            .collect();
+        let present: Vec<bool> = (0..payloads.len()).map(|n| !lost.contains(&n)).collect();
+        let mut symbols: Vec<&mut [u8]> = store.iter_mut().map(|s| s.as_mut_slice()).collect();
+        let mut repairs: Vec<(u8, &mut [u8])> = repair_store
+            .iter_mut()
+            .map(|(j, r)| (*j, r.as_mut_slice()))
+            .collect();
+        let result = recover(positions, &present, &mut symbols, &mut repairs, len);
+        let rebuilt = lost
+            .iter()
+            .map(|&n| symbol_payload(&store[n]).map(<[u8]>::to_vec))
+            .collect();
+        (result, rebuilt)
+    }
+
+    #[test]
+    fn any_losses_up_to_the_repairs_received_are_rebuilt() {
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        for round in 0..400 {
+            let k = 1 + rng.below(MAX_SPAN);
+            let m = 1 + rng.below(MAX_REPAIRS);
+            // k positions out of the span, in order, with gaps.
+            let mut positions: Vec<u8> = (0..MAX_SPAN as u8).collect();
+            while positions.len() > k {
+                let drop = 1 + rng.below(positions.len() - 1); // position 0 stays
+                positions.remove(drop);
+            }
+            let payloads: Vec<Vec<u8>> = (0..k).map(|_| rng.payload(MAX_PAYLOAD)).collect();
+            let e = rng.below(m.min(k) + 1);
+            let mut lost: Vec<usize> = Vec::new();
+            while lost.len() < e {
+                let n = rng.below(k);
+                if !lost.contains(&n) {
+                    lost.push(n);
+                }
+            }
+            // Any e (or more) of the m repairs, in any order.
+            let mut kept: Vec<u8> = (0..m as u8).collect();
+            while kept.len() > e.max(1) && rng.below(2) == 0 {
+                let at = rng.below(kept.len());
+                kept.remove(at);
+            }
+            let turn = rng.below(kept.len());
+            kept.rotate_left(turn);
+            let (result, rebuilt) = code_and_recover(&positions, &payloads, m as u8, &lost, &kept);
+            assert_eq!(
+                result,
+                Ok(e),
+                "round {round}: k {k} m {m} lost {lost:?} kept {kept:?}"
+            );
+            for (&n, got) in lost.iter().zip(rebuilt) {
+                assert_eq!(
+                    got.as_deref(),
+                    Some(&payloads[n][..]),
+                    "round {round}: datagram {n}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_burst_as_long_as_the_repairs_is_rebuilt_and_one_more_is_not() {
+        let mut rng = Rng(7);
+        let positions: Vec<u8> = (0..10).collect();
+        let payloads: Vec<Vec<u8>> = (0..10).map(|_| rng.payload(1400)).collect();
+        let (result, rebuilt) =
+            code_and_recover(&positions, &payloads, 4, &[3, 4, 5, 6], &[0, 1, 2, 3]);
+        assert_eq!(result, Ok(4));
+        assert!(rebuilt
+            .iter()
+            .zip(3..)
+            .all(|(got, n)| got.as_deref() == Some(&payloads[n][..])));
+        let (result, _) =
+            code_and_recover(&positions, &payloads, 4, &[3, 4, 5, 6, 7], &[0, 1, 2, 3]);
+        assert_eq!(
+            result,
+            Err(Unrecoverable::TooManyMissing).or(Err(Unrecoverable::TooFewRepairs))
+        );
+        let (result, _) = code_and_recover(&positions, &payloads, 4, &[3, 4], &[2]);
+        assert_eq!(result, Err(Unrecoverable::TooFewRepairs));
+        // Nothing lost: nothing to do, whatever the repairs.
+        let (result, _) = code_and_recover(&positions, &payloads, 4, &[], &[1]);
+        assert_eq!(result, Ok(0));
+        // Single parity takes exactly one loss, the most that XOR can.
+        let (result, rebuilt) = code_and_recover(&positions, &payloads, 1, &[9], &[0]);
+        assert_eq!(result, Ok(1));
+        assert_eq!(rebuilt[0].as_deref(), Some(&payloads[9][..]));
+    }
+
+    #[test]
+    fn the_encoder_keeps_to_its_span_ratio_and_flush() {
+        let mut encoder = Encoder::new();
+        assert_eq!(encoder.add(1, b"x", 0), Added::NotCoded); // off
+        encoder.set_ratio(4, 2);
+        assert_eq!(encoder.ratio(), (4, 2));
+        assert_eq!(encoder.add(10, &[0u8; MAX_PAYLOAD + 1], 0), Added::NotCoded);
+        assert_eq!(encoder.group(), None);
+        assert!(!encoder.due(u64::MAX, 0));
+        assert_eq!(encoder.add(10, b"a", 1_000), Added::Coded { full: false });
+        assert_eq!(encoder.add(10, b"a", 1_000), Added::Outside); // twice
+        assert_eq!(encoder.add(9, b"a", 1_000), Added::Outside); // before the group
+        assert_eq!(
+            encoder.add(10 + MAX_SPAN as u32, b"a", 1_000),
+            Added::Outside
+        );
+        assert_eq!(encoder.add(12, b"bb", 2_000), Added::Coded { full: false });
+        assert!(!encoder.due(5_999, 5_000));
+        assert!(encoder.due(6_000, 5_000)); // from the group's first datagram
+        assert_eq!(encoder.add(11, b"", 3_000), Added::Coded { full: false });
+        assert_eq!(
+            encoder.add(10 + MAX_SPAN as u32 - 1, b"c", 3_000),
+            Added::Coded { full: true }
+        );
+        let group = encoder.group().unwrap();
+        assert_eq!(group.covered, 0b111 | 1 << (MAX_SPAN - 1));
+        assert_eq!(group.symbol_len, 4);
+        // Out of order, it codes the same as in order.
+        let mut ordered = Encoder::new();
+        ordered.set_ratio(4, 2);
+        for (seq, payload) in [(10, &b"a"[..]), (11, b""), (12, b"bb"), (41, b"c")] {
+            ordered.add(seq, payload, 0);
+        }
+        for j in 0..2 {
+            assert_eq!(encoder.repair(j), ordered.repair(j));
+        }
+        encoder.clear();
+        assert_eq!(encoder.group(), None);
+        assert_eq!(encoder.add(50, b"z", 9_000), Added::Coded { full: false });
+        let mut fresh = Encoder::new();
+        fresh.set_ratio(4, 2);
+        fresh.add(50, b"z", 0);
+        assert_eq!(
+            encoder.repair(1),
+            fresh.repair(1),
+            "clear left bytes behind"
+        );
+        // Out-of-range ratios are clamped.
+        encoder.set_ratio(200, 0);
+        assert_eq!(encoder.ratio(), (MAX_SPAN as u8, 1));
+    }
+
+    #[test]
+    fn repair_headers_round_trip_and_anything_else_is_refused() {
+        let header = RepairHeader {
+            path: 2,
+            token: 0xdead_beef,
+            path_seq: 77,
+            first: 0xffff_fffe,
+            covered: 0x8000_0001,
+            repairs: 8,
+            index: 7,
+        };
+        let mut datagram = header.encode().to_vec();
+        assert_eq!(&datagram[..4], &[0x4d, 0x55, 0x25, 2]);
+        datagram.extend_from_slice(&[0, 3, 1, 2, 3]);
+        assert_eq!(RepairHeader::decode(&datagram), Some((header, 5)));
+        let bad = |at: usize, value: u8| {
+            let mut d = datagram.clone();
+            d[at] = value;
+            RepairHeader::decode(&d)
+        };
+        assert_eq!(bad(0, 0), None); // magic
+        assert_eq!(bad(2, 0x20), None); // a data datagram's kind
+        assert_eq!(bad(2, 0x35), None); // version
+        assert_eq!(bad(3, 8), None); // path
+        assert_eq!(bad(19, 0), None); // covered without its first
+        assert_eq!(bad(20, 0x00), None); // no repairs
+        assert_eq!(bad(20, 0x90), None); // nine repairs
+        assert_eq!(bad(20, 0x22), None); // index beyond them
+        assert_eq!(bad(21, 1), None); // the zero byte
+        assert_eq!(
+            RepairHeader::decode(&datagram[..REPAIR_HEADER_LEN + 1]),
+            None
+        ); // no length
+        assert_eq!(
+            RepairHeader::decode(&datagram[..REPAIR_HEADER_LEN - 1]),
+            None
+        );
+        let mut long = datagram.clone();
+        long.resize(REPAIR_HEADER_LEN + MAX_SYMBOL, 0);
+        assert_eq!(
+            RepairHeader::decode(&long).map(|(_, n)| n),
+            Some(MAX_SYMBOL)
+        );
+        long.push(0);
+        assert_eq!(RepairHeader::decode(&long), None);
+    }
+
+    #[test]
+    fn a_rebuilt_symbol_whose_length_overruns_it_is_refused() {
+        assert_eq!(symbol_payload(&[0, 2, 7, 8, 9]), Some(&[7u8, 8][..]));
+        assert_eq!(symbol_payload(&[0, 4, 7, 8, 9]), None);
+        assert_eq!(symbol_payload(&[0]), None);
+    }
+}
+
+mod fec_residual {
+    use super::fec::residual_loss_ppb;
+
+    #[test]
+    fn the_residual_loss_is_the_binomial_tail() {
+        // Exact values (double precision): p · P(Bin(k + m - 1, p) >= m).
+        for (k, m, loss_ppm, want_ppb) in [
+            (10, 1, 6_500, 410_354u64), // ../shared/notes/prior-art.md: XOR 10+1 leaves 0.041 %
+            (20, 2, 6_500, 53_125),     // RS 20+2: 0.0053 %
+            (5, 1, 6_500, 208_522),     // RS 5+1: 0.021 %
+            (10, 4, 50_000, 155_150),
+            (10, 3, 50_000, 978_413),
+            (8, 4, 50_000, 77_613),
+            (10, 2, 10_000, 51_797),
+            (32, 8, 300_000, 280_071_557),
+            (32, 8, 200_000, 106_331_571),
+            (4, 2, 300_000, 141_534_000),
+        ] {
+            let got = residual_loss_ppb(k, m, loss_ppm);
+            assert!(
+                got.abs_diff(want_ppb) * 1000 <= want_ppb,
+                "{k}+{m} at {loss_ppm} ppm: {got} ppb, want {want_ppb}"
+            );
+        }
+        assert_eq!(residual_loss_ppb(10, 2, 0), 0);
+        assert_eq!(residual_loss_ppb(10, 2, 1_000_000), 1_000_000_000);
+        assert_eq!(residual_loss_ppb(32, 8, 300_001), 300_001_000); // beyond: the loss itself
+        assert_eq!(residual_loss_ppb(0, 2, 20_000), 20_000_000); // no code: the loss itself
+                                                                 // More repairs never leave more lost.
+        for m in 1..8 {
+            assert!(residual_loss_ppb(10, m + 1, 30_000) < residual_loss_ppb(10, m, 30_000));
+        }
+    }
+}
+
+#[path = "../common/fec_rx.rs"]
+#[allow(dead_code, reason = "the modules use every item; a test may not")]
+mod fec_rx;
+
+mod fec_window {
+    use super::fec::{Encoder, RepairHeader};
+    use super::fec_rx::*;
+
+    fn payload(seq: u32) -> Vec<u8> {
+        // Lengths vary, so that a group's symbols are padded.
+        (0..(seq % 7) * 200 + 3)
+            .map(|b| (b as u32 ^ seq) as u8)
+            .collect()
+    }
+
+    /// The repairs of a group of `seqs`, with `m` of them, as (header, symbol).
+    fn repairs(seqs: &[u32], m: u8) -> Vec<(RepairHeader, Vec<u8>)> {
+        let mut encoder = Encoder::new();
+        encoder.set_ratio(seqs.len() as u8, m);
+        for &seq in seqs {
+            encoder.add(seq, &payload(seq), 0);
+        }
+        let group = encoder.group().unwrap();
+        (0..m)
+            .map(|j| {
+                let header = RepairHeader {
+                    path: 1,
+                    token: 9,
+                    path_seq: 0,
+                    first: group.first,
+                    covered: group.covered,
+                    repairs: m,
+                    index: j,
+                };
+                (header, encoder.repair(usize::from(j)).to_vec())
+            })
+            .collect()
+    }
+
+    fn rebuilt(window: &FecWindow) -> Vec<(u32, Vec<u8>)> {
+        window.rebuilt().map(|(seq, p)| (seq, p.to_vec())).collect()
+    }
+
+    #[test]
+    fn a_lost_datagram_is_rebuilt_once_and_its_late_original_dropped() {
+        let mut window = Box::new(FecWindow::new());
+        let seqs: Vec<u32> = (100..110).collect();
+        let group = repairs(&seqs, 2);
+        for &seq in &seqs {
+            if seq != 104 {
+                assert_eq!(window.data(seq, &payload(seq)).0, DataVerdict::New);
+            }
+        }
+        assert_eq!(window.data(101, &payload(101)).0, DataVerdict::Duplicate);
+        let outcome = window.repair(&group[1].0, &group[1].1);
+        assert_eq!(outcome.rebuilt, 1);
+        assert_eq!(rebuilt(&window), vec![(104, payload(104))]);
+        // The other repair comes too late to be needed; so does the original.
+        let outcome = window.repair(&group[0].0, &group[0].1);
+        assert_eq!((outcome.rebuilt, outcome.unneeded), (0, 1));
+        assert_eq!(window.data(104, &payload(104)).0, DataVerdict::Duplicate);
+    }
+
+    #[test]
+    fn a_repair_waits_for_datagrams_still_on_a_slower_path() {
+        let mut window = Box::new(FecWindow::new());
+        let seqs: Vec<u32> = (u32::MAX - 4..=u32::MAX).chain(0..5).collect(); // wraps
+        let group = repairs(&seqs, 2);
+        // The even ones went over the fast path, with the repairs; one of them was lost.
+        for &seq in seqs.iter().filter(|&&s| s % 2 == 0 && s != 2) {
+            window.data(seq, &payload(seq));
+        }
+        for (header, symbol) in &group {
+            assert_eq!(window.repair(header, symbol).rebuilt, 0); // 6 missing, 2 repairs
+        }
+        // The odd ones arrive, one lost: the last to arrive makes 2 missing, 2 repairs.
+        let odd: Vec<u32> = seqs
+            .iter()
+            .copied()
+            .filter(|s| s % 2 == 1 && *s != 1)
+            .collect();
+        let (last, rest) = odd.split_last().unwrap();
+        for &seq in rest {
+            assert_eq!(window.data(seq, &payload(seq)).1.rebuilt, 0);
+        }
+        let (verdict, outcome) = window.data(*last, &payload(*last));
+        assert_eq!((verdict, outcome.rebuilt), (DataVerdict::New, 2));
+        let mut got = rebuilt(&window);
+        got.sort();
+        assert_eq!(got, vec![(1, payload(1)), (2, payload(2))]);
+    }
+
+    #[test]
+    fn a_group_with_nothing_lost_frees_its_repairs() {
+        let mut window = Box::new(FecWindow::new());
+        let seqs: Vec<u32> = (7..12).collect();
+        let group = repairs(&seqs, 1);
+        for &seq in &seqs {
+            window.data(seq, &payload(seq));
+        }
+        let outcome = window.repair(&group[0].0, &group[0].1);
+        assert_eq!((outcome.rebuilt, outcome.unneeded), (0, 1));
+        // Freed: the same repair again is taken anew (and is unneeded at once).
+        assert_eq!(window.repair(&group[0].0, &group[0].1).unneeded, 1);
+    }
+
+    #[test]
+    fn a_datagram_still_on_its_way_is_rebuilt_if_the_repairs_are_there_first() {
+        let mut window = Box::new(FecWindow::new());
+        let seqs: Vec<u32> = (7..12).collect();
+        let group = repairs(&seqs, 1);
+        assert_eq!(window.repair(&group[0].0, &group[0].1), Default::default());
+        for &seq in &seqs[..3] {
+            assert_eq!(window.data(seq, &payload(seq)).1.rebuilt, 0);
+        }
+        // One missing, one repair: a slower path's datagram and a lost one look alike.
+        assert_eq!(window.data(11, &payload(11)).1.rebuilt, 1);
+        assert_eq!(rebuilt(&window), vec![(10, payload(10))]);
+        assert_eq!(window.data(10, &payload(10)).0, DataVerdict::Duplicate);
+    }
+
+    #[test]
+    fn a_group_that_left_the_window_is_given_up() {
+        let mut window = Box::new(FecWindow::new());
+        let seqs: Vec<u32> = (0..4).collect();
+        let group = repairs(&seqs, 1);
+        for seq in [0, 1, 3] {
+            window.data(seq, &payload(seq));
+        }
+        window.data(DATA_SLOTS as u32 + 2, &payload(0)); // datagram 2 is out of the window
+        let outcome = window.repair(&group[0].0, &group[0].1);
+        assert_eq!((outcome.rebuilt, outcome.unrecoverable), (0, 1));
+        // Too old to tell whether it is a duplicate: passed on.
+        assert_eq!(window.data(2, &payload(2)).0, DataVerdict::New);
+    }
+
+    #[test]
+    fn waiting_repairs_are_bounded_the_oldest_group_goes_first() {
+        let mut window = Box::new(FecWindow::new());
+        let mut evicted = 0;
+        for g in 0..REPAIR_SLOTS as u32 + 3 {
+            let seqs = [g * 4, g * 4 + 1];
+            let group = repairs(&seqs, 1);
+            evicted += window.repair(&group[0].0, &group[0].1).evicted; // nothing arrived
+        }
+        assert_eq!(evicted, 3);
+        // The first group's repair was evicted; the newest group's is still there.
+        assert_eq!(window.data(0, &payload(0)).1.rebuilt, 0);
+        let last = REPAIR_SLOTS as u32 + 2;
+        assert_eq!(window.data(last * 4, &payload(last * 4)).1.rebuilt, 1);
+        window.reset();
+        assert_eq!(window.data(last * 4, &payload(0)).0, DataVerdict::New);
+    }
+
+    #[test]
+    fn repairs_of_another_group_do_not_rebuild_garbage_as_valid() {
+        let mut window = Box::new(FecWindow::new());
+        let seqs: Vec<u32> = (0..3).collect();
+        let group = repairs(&seqs, 1);
+        for seq in [0, 2] {
+            window.data(seq, &payload(seq + 1)); // not what was coded
+        }
+        let outcome = window.repair(&group[0].0, &group[0].1);
+        // Rebuilt or given up, but a rebuilt payload must fit its symbol.
+        for (_, p) in window.rebuilt() {
+            assert!(p.len() <= super::fec::MAX_PAYLOAD);
+        }
+        assert!(outcome.rebuilt + outcome.unrecoverable as usize == 1);
+    }
+}
