@@ -5,10 +5,13 @@
 # times and appends one CSV line per download to OUT.
 #
 # Usage: [BENCH_TUNNELS="T..."] [BENCH_CELLS="CELL;CELL..."] bench-guest.sh GRID OUT_CSV [RUNS]
-#   A cell is "RATE0 RATE1 RTT0 RTT1 LOSS": rates in Mbit/s, round-trip times in ms, LOSS in
-#   both directions of both paths, or LOSS0/LOSS1 for each path its own: a uniform
+#   A cell is "RATE0 RATE1 RTT0 RTT1 LOSS [EXTRA]": rates in Mbit/s, round-trip times in ms,
+#   LOSS in both directions of both paths, or LOSS0/LOSS1 for each path its own: a uniform
 #   percentage, or geK, the paper's Gilbert-Elliott model (p = 1 %, r = 75 %, 1-h = 50 %)
-#   with 1-k = K % (observed loss about 1, 2, 3 and 7 % for K = 0, 0.5, 1, 3).
+#   with 1-k = K % (observed loss about 1, 2, 3 and 7 % for K = 0, 0.5, 1, 3). EXTRA is
+#   +RATE2/RTT2 for a third path (no loss; MPUDP tunnels use it as path 2 and split 50
+#   gives it 25 %, MPTCP opens a third subflow to it), or drop1=RATE@S for path 1's rate
+#   dropping to RATE Mbit/s S seconds into each download (restored after it).
 #   BENCH_CELLS and BENCH_TUNNELS replace the grid's own.
 #
 #   Grid          cells                                      tunnels             runs  paper
@@ -25,6 +28,9 @@
 #   path-aware    10/10 at 20 vs 20..100 ms; 10/4 at 20/20    udp mptcp seq50      5   issues 3,
 #                 and 20/100 ms; no loss                     seq75 rtt rate           13, 14
 #   path-aware-tls 10/10 at 20/60 ms, 10/4 at 20/100 ms       the same, +tls       5   issue 13
+#   path-aware-extra 10/10/5 at 20/40/30 ms (three paths);    udp mptcp seq50      3   issue 14
+#                 10/10 at 20/20 ms, path 1 drops to 2 Mbit/s rate
+#                 3 s in; no loss
 #
 # Tunnels (OpenVPN, cipher none, no DCO; the client connects to the server's primary address):
 #   udp, tcp     single path (the primary)
@@ -59,6 +65,11 @@ size=$((16 * 1024 * 1024))
 work=$(mktemp -d)
 # The client's second address on the primary path, for mptcp-ndiff.
 CLI_PRIMARY_2=10.0.1.3
+# The third path's addresses (lib.sh's path_up 2), for the cells that have one.
+CLI_PATH2=10.0.3.1
+SRV_PATH2=10.0.3.2
+# How many paths the current cell has.
+PATHS=2
 trap 'tunnel_down; topology_down; unload_modules' EXIT
 
 # symmetric_cells LOSS RTT...: equal paths at each RTT.
@@ -100,6 +111,11 @@ path-aware)
 		"10 4 20 20 0" "10 4 20 100 0")
 	tunnels=(udp mptcp seq50 seq75 rtt rate)
 	;;
+path-aware-extra)
+	runs=3
+	cells=("10 10 20 40 0 +5/30" "10 10 20 20 0 drop1=2@3")
+	tunnels=(udp mptcp seq50 rate)
+	;;
 path-aware-tls)
 	runs=5
 	cells=("10 10 20 60 0" "10 4 20 100 0")
@@ -131,17 +147,21 @@ table3_sysctls() {
 	done
 }
 
-# mptcp_paths none|fullmesh|ndiff: the MPTCP path manager's endpoints and limits.
+# mptcp_paths none|fullmesh|ndiff: the MPTCP path manager's endpoints and limits (fullmesh:
+# one subflow per path, the third path's too when the cell has one).
 mptcp_paths() {
 	local ns
 	for ns in "$NS_CLI" "$NS_SRV"; do
 		ip -n "$ns" mptcp endpoint flush
-		ip -n "$ns" mptcp limits set subflow 1 add_addr_accepted 1
+		ip -n "$ns" mptcp limits set subflow "$((PATHS - 1))" add_addr_accepted "$((PATHS - 1))"
 	done
 	in_cli ip addr del "$CLI_PRIMARY_2/24" dev eth0 2>/dev/null
 	case $1 in
 	fullmesh)
-		ip -n "$NS_SRV" mptcp endpoint add "$SRV_ALTERNATE" dev eth1 signal ;;
+		ip -n "$NS_SRV" mptcp endpoint add "$SRV_ALTERNATE" dev eth1 signal &&
+			if [ "$PATHS" = 3 ]; then
+				ip -n "$NS_SRV" mptcp endpoint add "$SRV_PATH2" dev eth2 signal
+			fi ;;
 	ndiff)
 		in_cli ip addr add "$CLI_PRIMARY_2/24" dev eth0 &&
 			ip -n "$NS_CLI" mptcp endpoint add "$CLI_PRIMARY_2" dev eth0 subflow ;;
@@ -174,7 +194,23 @@ configure() {
 			echo "bench-guest: unknown tunnel $tunnel" >&2
 			return 1 ;;
 		esac || return 1
+		case $tunnel in
+		split* | seq* | rtt | rate) [ "$PATHS" = 2 ] || third_path "$ns" || return 1 ;;
+		esac
 	done
+}
+
+# third_path NS: NS's MPUDP sends on eth2 as path 2 and takes the peer's datagrams from its
+# eth2 address (after mpudp_configure, which set two paths).
+third_path() {
+	local peer
+	if [ "$1" = "$NS_CLI" ]; then
+		peer="$SRV_PRIMARY $SRV_ALTERNATE $SRV_PATH2"
+	else
+		peer="$CLI_PRIMARY $CLI_ALTERNATE $CLI_PATH2"
+	fi
+	ip netns exec "$1" sh -c "echo 'eth1 eth2' > $SYSFS/secondary && echo '$peer' > $SYSFS/peer &&
+		echo '$peer' > $SYSFS/recv/peer"
 }
 
 # start TUNNEL: brings the tunnel up; for MPTCP, checks that it has its two subflows.
@@ -189,17 +225,19 @@ start() {
 	case $1 in
 	mptcp*)
 		subflows=$(in_cli ss -Htn state established "( dport = :$TUNNEL_PORT )" | wc -l)
-		if [ "$subflows" != 2 ]; then
-			echo "bench-guest: $1 has $subflows TCP subflows, not 2:" >&2
+		if [ "$subflows" != "$PATHS" ]; then
+			echo "bench-guest: $1 has $subflows TCP subflows, not $PATHS:" >&2
 			in_cli ss -tn state established >&2
 			return 1
 		fi ;;
 	esac
 }
 
-# srv_wire BYTES|PACKETS: what the server sent on both paths so far (link layer).
+# srv_wire BYTES|PACKETS: what the server sent on all the cell's paths so far (link layer).
 srv_wire() {
-	echo $(($(ifstat "$NS_SRV" eth0 "tx_$1") + $(ifstat "$NS_SRV" eth1 "tx_$1")))
+	local i sum=0
+	for ((i = 0; i < PATHS; i++)); do sum=$((sum + $(ifstat "$NS_SRV" "eth$i" "tx_$1"))); done
+	echo "$sum"
 }
 
 # REORDER_COUNTERS: the client receiver's counters that grow over a download, as CSV columns.
@@ -242,17 +280,28 @@ mkdir -p "$work/www"
 head -c "$size" /dev/urandom >"$work/www/file"
 header="grid,rate0_mbit,rate1_mbit,rtt0_ms,rtt1_ms,loss,tunnel,run,bytes,seconds,goodput_mbit"
 header+=",srv_secondary_permille,srv_wire_bytes,srv_wire_packets"
-header+=$(printf ',cli_reorder_%s' "${REORDER_COUNTERS[@]}")",cli_delay_spread_us,replay_lines"
+header+=$(printf ',cli_reorder_%s' "${REORDER_COUNTERS[@]}")",cli_delay_spread_us,replay_lines,extra"
 [ -s "$out" ] || echo "$header" >"$out"
 total=$((${#cells[@]} * ${#tunnels[@]} * runs))
 done_count=0
 for cell in "${cells[@]}"; do
-	read -r rate0 rate1 rtt0 rtt1 loss <<<"$cell"
+	read -r rate0 rate1 rtt0 rtt1 loss extra <<<"$cell"
 	cell_csv="$rate0,$rate1,$rtt0,$rtt1,$loss"
 	# One-way delays in microseconds: the 1 ms RTT cells need half milliseconds.
 	topology_up "${rate0}mbit" "$((rtt0 * 500))us" "$((rtt1 * 500))us" || exit 1
 	path_netem 0 "${rate0}mbit" "$((rtt0 * 500))us" "${loss%%/*}" || exit 1
 	path_netem 1 "${rate1}mbit" "$((rtt1 * 500))us" "${loss#*/}" || exit 1
+	PATHS=2
+	case $extra in
+	+*/*)
+		PATHS=3
+		rate2=${extra#+} && rate2=${rate2%/*}
+		path_up 2 "${rate2}mbit" "$((${extra#*/} * 500))us" || exit 1 ;;
+	'' | drop1=*@*) ;;
+	*)
+		echo "bench-guest: unknown cell extra $extra" >&2
+		exit 2 ;;
+	esac
 	table3_sysctls || exit 1
 	for tunnel in "${tunnels[@]}"; do
 		# A tunnel that cannot start counts its runs as failed; the grid goes on.
@@ -266,7 +315,14 @@ for cell in "${cells[@]}"; do
 			read -r -a r0 <<<"$(cli_reorder)"
 			replays=$(replay_lines)
 			secs=
-			tracer=
+			tracer='' changer=''
+			case $extra in
+			drop1=*@*)
+				drop=${extra#drop1=}
+				(sleep "${drop#*@}" &&
+					path_netem 1 "${drop%@*}mbit" "$((rtt1 * 500))us" "${loss#*/}") &
+				changer=$! ;;
+			esac
 			if [ "${BENCH_TRACE:-0}" = 1 ]; then
 				trace_paths "$tunnel" "$run" &
 				tracer=$!
@@ -277,6 +333,11 @@ for cell in "${cells[@]}"; do
 			if [ -n "$tracer" ]; then
 				kill "$tracer"
 				wait "$tracer" 2>/dev/null
+			fi
+			if [ -n "$changer" ]; then
+				kill "$changer" 2>/dev/null
+				wait "$changer" 2>/dev/null
+				path_netem 1 "${rate1}mbit" "$((rtt1 * 500))us" "${loss#*/}" || exit 1
 			fi
 			wire=$(($(srv_wire bytes) - w0))
 			packets=$(($(srv_wire packets) - n0))
@@ -290,13 +351,13 @@ for cell in "${cells[@]}"; do
 			read -r -a r1 <<<"$(cli_reorder)"
 			reorder=
 			for i in "${!r0[@]}"; do reorder+=",$((r1[i] - r0[i]))"; done
-			reorder+=",$(knob "$NS_CLI" recv/delay_spread_us),$(($(replay_lines) - replays))"
+			reorder+=",$(knob "$NS_CLI" recv/delay_spread_us),$(($(replay_lines) - replays)),$extra"
 			line="$grid,$rate0,$rate1,$rtt0,$rtt1,$loss,$tunnel,$run,$size,$secs,$mbit,$share,$wire,$packets$reorder"
 			echo "$line" >>"$out"
 			echo "$line"
 			# One progress line per download; run-bench.sh shows these on the host as they come.
 			done_count=$((done_count + 1))
-			echo "progress: [$done_count/$total] ${rate0}/${rate1} Mbit/s, ${rtt0}/${rtt1} ms RTT, loss $loss: $tunnel run $run/$runs: $mbit Mbit/s"
+			echo "progress: [$done_count/$total] ${rate0}/${rate1} Mbit/s, ${rtt0}/${rtt1} ms RTT, loss $loss${extra:+ $extra}: $tunnel run $run/$runs: $mbit Mbit/s"
 		done
 		tunnel_down
 	done

@@ -61,15 +61,33 @@ REORDER_COLUMNS = [("cli_reorder_held", "held"), ("cli_reorder_timeout", "timeou
                    ("cli_delay_spread_us", "spread (ms)"), ("replay_lines", "replay lines")]
 
 
-def capacity_mbit(rate0, rate1=0):
+def capacity_mbit(rate0, rate1=0, rate2=0):
     """The paths' aggregate goodput limit through the tunnel, in Mbit/s (pass one rate for a
     single path)."""
-    return (float(rate0) + float(rate1)) * INNER_PAYLOAD / WIRE_BYTES
+    return (float(rate0) + float(rate1) + float(rate2)) * INNER_PAYLOAD / WIRE_BYTES
 
 
 def cell_of(row):
     return (row["rate0_mbit"], row["rate1_mbit"], row["rtt0_ms"], row["rtt1_ms"],
-            row.get("loss", "0"))
+            row.get("loss", "0"), row.get("extra") or "")
+
+
+def third_rate(extra):
+    """The third path's rate of a cell's extra (+RATE/RTT), 0 without one."""
+    return float(extra[1:].split("/")[0]) if extra.startswith("+") else 0
+
+
+def paths_label(cell):
+    """10/10, 20/40; with a third path 10/10/5, 20/40/30; with a drop, its note after."""
+    r0, r1, t0, t1, _, extra = cell
+    if extra.startswith("+"):
+        r2, t2 = extra[1:].split("/")
+        return f"{r0}/{r1}/{r2}, {t0}/{t1}/{t2}"
+    label = f"{r0}/{r1}, {t0}/{t1}"
+    if extra.startswith("drop1="):
+        rate, at = extra[len("drop1="):].split("@")
+        label += f", path 1 to {rate} Mbit/s at {at} s"
+    return label
 
 
 def loss_label(loss):
@@ -118,11 +136,12 @@ def goodput(rows):
     cells = list(dict.fromkeys(cell_of(r) for r in rows))
     single_path = all(map(single_path_of, tunnels))
     print("| paths (Mbit/s, RTT ms) | loss | " + " | ".join(tunnels) +
-          (" | capacity (primary path) |" if single_path else " | capacity (both paths) |"))
+          (" | capacity (primary path) |" if single_path else " | capacity (all paths) |"))
     print("|---|---|" + "---|" * len(tunnels) + "---|")
     for cell in cells:
-        r0, r1, t0, t1, loss = cell
-        capacity = capacity_mbit(r0) if single_path else capacity_mbit(r0, r1)
+        r0, r1, _, _, loss, extra = cell
+        capacity = (capacity_mbit(r0) if single_path
+                    else capacity_mbit(r0, r1, third_rate(extra)))
         out = []
         for tunnel in tunnels:
             result = summary(rows, cell, tunnel)
@@ -138,7 +157,7 @@ def goodput(rows):
                 text += f", {share:.0f} % sec."
             text += f", {failed} failed)" if failed else ")"
             out.append(text)
-        print(f"| {r0}/{r1}, {t0}/{t1} | {loss_label(loss)} | " + " | ".join(out) +
+        print(f"| {paths_label(cell)} | {loss_label(loss)} | " + " | ".join(out) +
               f" | {capacity:.2f} |")
 
 
@@ -162,8 +181,7 @@ def reorder(rows):
         for column, _ in REORDER_COLUMNS:
             mean = statistics.fmean(int(r[column] or 0) for r in runs)
             out.append(f"{mean / 1000:.1f}" if column == "cli_delay_spread_us" else f"{mean:.0f}")
-        r0, r1, t0, t1, _ = cell
-        print(f"| {r0}/{r1}, {t0}/{t1} | {tunnel} | " + " | ".join(out) + " |")
+        print(f"| {paths_label(cell)} | {tunnel} | " + " | ".join(out) + " |")
 
 
 def main():
