@@ -55,6 +55,15 @@ mod peer_reorder;
 #[path = "common/reorder.rs"]
 mod reorder;
 
+#[path = "common/fec.rs"]
+#[allow(dead_code, reason = "shared with mpudp_send, which codes the groups")]
+mod fec;
+#[path = "common/fec_rx.rs"]
+#[allow(
+    dead_code,
+    reason = "the host unit tests copy from slices, the kernel from skbs"
+)]
+mod fec_rx;
 #[path = "common/probe.rs"]
 #[allow(
     dead_code,
@@ -70,13 +79,16 @@ mod udp_hooks;
 
 use capacity::PathRate;
 use control::{AnsweredPaths, Control, Probe, Reply, ReturnRoute, PROBE_LEN};
+use fec::{RepairHeader, REPAIR_HEADER_LEN};
+use fec_rx::{DataVerdict, FecWindow, Outcome};
 use ffi::{File, NetExit, NetId, PageWriter, RcuValue, SoftirqLock, SysfsFiles, SysfsGroup};
+use kernel::alloc::KVBox;
 use netns::{LogLimit, NetnsStates, NsState, PathCounters};
 use parse::{Ipv4, Peer};
 use peer_reorder::PeerReorder;
 use probe::PRIMARY;
 use seq::{DataHeader, GapLoss, HEADER_LEN, MAX_PATHS};
-use udp_hooks::{Arriving, RecvHook, Verdict};
+use udp_hooks::{Arriving, HeldDatagram, RecvHook, Verdict};
 
 module! {
     type: MpudpRecv,
@@ -115,6 +127,9 @@ struct RecvConfig {
     probing: bool,
     /// Whether sequenced datagrams go through the reorder buffer (`recv/reorder`).
     reorder: bool,
+    /// Whether this end takes the peer's repair datagrams and rebuilds lost datagrams from
+    /// them (`recv/fec`); its replies say so, and only then does the peer send any.
+    fec: bool,
 }
 
 impl RecvConfig {
@@ -124,6 +139,7 @@ impl RecvConfig {
         port: 0,
         probing: false,
         reorder: true,
+        fec: false,
     };
 }
 
@@ -168,7 +184,56 @@ struct RecvState {
     header_errors: Atomic<u64>,
     /// The peer's sequenced datagrams, put back in the sender's order.
     reorder: PeerReorder,
+    /// Loss recovery's window (`fec_rx.rs`) while `recv/fec` is 1; allocated by the write
+    /// that turns it on (it is about 425 KiB), freed by the one that turns it off.
+    fec: SoftirqLock<Option<KVBox<FecWindow>>>,
+    fec_counters: FecCounters,
 }
+
+/// What loss recovery did, for sysfs.
+struct FecCounters {
+    /// Repair datagrams of the peer's session taken off the wire.
+    repairs: Atomic<u64>,
+    /// Datagrams rebuilt from them and handed on (to the reorder buffer or the socket).
+    rebuilt: Atomic<u64>,
+    /// Repairs dropped unused: nothing of their group was missing (or a copy failed).
+    unneeded: Atomic<u64>,
+    /// Repairs whose group could not be rebuilt: its datagrams left the window, or they did
+    /// not match it.
+    unrecoverable: Atomic<u64>,
+    /// Repairs dropped unused to make room for newer groups'.
+    evicted: Atomic<u64>,
+    /// Sequenced datagrams dropped because the window held them already: the original of a
+    /// rebuilt one, arriving after all.
+    duplicates: Atomic<u64>,
+    /// Rebuilt datagrams lost for want of memory (or because their route was going away).
+    rebuild_errors: Atomic<u64>,
+}
+
+impl FecCounters {
+    const fn new() -> Self {
+        Self {
+            repairs: Atomic::new(0),
+            rebuilt: Atomic::new(0),
+            unneeded: Atomic::new(0),
+            unrecoverable: Atomic::new(0),
+            evicted: Atomic::new(0),
+            duplicates: Atomic::new(0),
+            rebuild_errors: Atomic::new(0),
+        }
+    }
+
+    fn count(&self, outcome: &Outcome) {
+        self.unneeded.add(u64::from(outcome.unneeded), Relaxed);
+        self.unrecoverable
+            .add(u64::from(outcome.unrecoverable), Relaxed);
+        self.evicted.add(u64::from(outcome.evicted), Relaxed);
+    }
+}
+
+/// The datagrams one call rebuilt, by sequence number, to hand on once the window's lock is
+/// dropped (handing on may deliver, and delivery may come back into the hook).
+type Rebuilt = [Option<(u32, HeldDatagram)>; fec::MAX_REPAIRS];
 
 impl NsState for RecvState {
     const FRESH: Self = Self {
@@ -188,18 +253,22 @@ impl NsState for RecvState {
         unknown_session: Atomic::new(0),
         header_errors: Atomic::new(0),
         reorder: PeerReorder::new(),
+        fec: SoftirqLock::new(None),
+        fec_counters: FecCounters::new(),
     };
 
     unsafe fn set_up(&self) -> Result {
         let reorder_key = kernel::static_lock_class!();
         let measures_key = kernel::static_lock_class!();
         let answered_key = kernel::static_lock_class!();
+        let fec_key = kernel::static_lock_class!();
         // SAFETY: The caller's contract: once, before anything can reach the state, which
         // never moves and is torn down (the buffer shut down) before it is freed.
         unsafe {
             self.reorder.init(reorder_key);
             self.measures.init(c"mpudp_measures", measures_key);
             self.answered.init(c"mpudp_answered", answered_key);
+            self.fec.init(c"mpudp_fec", fec_key);
         }
         self.config.init(RecvConfig::DEFAULTS)
     }
@@ -235,6 +304,11 @@ impl RecvState {
         }
         self.reorder.flush(true);
         self.reorder.forget_session();
+        if let Some(mut fec) = self.fec.lock_irq() {
+            if let Some(window) = fec.as_mut() {
+                window.reset();
+            }
+        }
     }
 
     fn forget_path_numbers(&self) {
@@ -257,6 +331,12 @@ impl RecvState {
             *measures = NO_MEASURES;
         }
         self.reorder.new_session(next_seq);
+        // SAFETY: The receive hook runs in softirq context.
+        if let Some(mut fec) = unsafe { self.fec.lock_in_softirq() } {
+            if let Some(window) = fec.as_mut() {
+                window.reset();
+            }
+        }
         self.peer_token.store(word, Relaxed);
     }
 
@@ -342,6 +422,7 @@ impl RecvState {
             // The wire carries the low 32 bits.
             rx_datagrams: counters.datagrams.load(Relaxed) as u32,
             capacity_kbps,
+            takes_repairs: self.config().fec,
         });
         let mut wire = [0u8; PROBE_LEN];
         let len = reply.encode(&mut wire);
@@ -415,6 +496,84 @@ impl RecvState {
         received.add(1u64, Relaxed);
     }
 
+    /// Takes sequenced datagram `seq` (header removed, addresses rewritten) into the FEC
+    /// window, if there is one: `Duplicate` if it held it already; what it rebuilt from
+    /// waiting repairs is handed on before this returns. In the receive hook.
+    fn fec_data(&self, d: &Arriving<'_>, seq: u32, reorder: bool) -> DataVerdict {
+        let mut rebuilt: Rebuilt = Default::default();
+        let verdict = {
+            // SAFETY: The receive hook runs in softirq context.
+            let Some(mut fec) = (unsafe { self.fec.lock_in_softirq() }) else {
+                return DataVerdict::New;
+            };
+            let Some(window) = fec.as_mut() else {
+                return DataVerdict::New;
+            };
+            let (verdict, outcome) =
+                window.data_from(seq, d.len, |out| d.copy_payload(0, out).is_ok());
+            self.fec_counters.count(&outcome);
+            self.rebuild(d, window, &mut rebuilt);
+            verdict
+        };
+        self.hand_on(rebuilt, reorder);
+        if verdict == DataVerdict::Duplicate {
+            self.fec_counters.duplicates.add(1u64, Relaxed);
+        }
+        verdict
+    }
+
+    /// Takes repair `header` (its header already removed: the payload is its symbol, of
+    /// `symbol_len` bytes) into the FEC window, and hands on what it rebuilt. In the receive
+    /// hook.
+    fn fec_repair(
+        &self,
+        d: &Arriving<'_>,
+        header: &RepairHeader,
+        symbol_len: usize,
+        reorder: bool,
+    ) {
+        self.fec_counters.repairs.add(1u64, Relaxed);
+        let mut rebuilt: Rebuilt = Default::default();
+        {
+            // SAFETY: The receive hook runs in softirq context.
+            let Some(mut fec) = (unsafe { self.fec.lock_in_softirq() }) else {
+                return;
+            };
+            let Some(window) = fec.as_mut() else {
+                self.fec_counters.unneeded.add(1u64, Relaxed);
+                return;
+            };
+            let outcome =
+                window.repair_from(header, symbol_len, |out| d.copy_payload(0, out).is_ok());
+            self.fec_counters.count(&outcome);
+            self.rebuild(d, window, &mut rebuilt);
+        }
+        self.hand_on(rebuilt, reorder);
+    }
+
+    /// Makes datagrams of what `window` just rebuilt, each a copy of `d` (same path and
+    /// addresses) with the rebuilt payload.
+    fn rebuild(&self, d: &Arriving<'_>, window: &FecWindow, out: &mut Rebuilt) {
+        for ((seq, payload), slot) in window.rebuilt().zip(out.iter_mut()) {
+            match d.rebuild(payload) {
+                Some(held) => *slot = Some((seq, held)),
+                None => self.fec_counters.rebuild_errors.add(1u64, Relaxed),
+            }
+        }
+    }
+
+    /// Hands rebuilt datagrams on: to the reorder buffer, or to their socket at once.
+    fn hand_on(&self, rebuilt: Rebuilt, reorder: bool) {
+        for (seq, held) in rebuilt.into_iter().flatten() {
+            self.fec_counters.rebuilt.add(1u64, Relaxed);
+            if reorder {
+                self.reorder.arrive_rebuilt(seq, held);
+            } else {
+                held.deliver();
+            }
+        }
+    }
+
     /// The counters of the path with index `path` (the header's numbering).
     fn path_counters(&self, path: usize) -> &PathCounters {
         // The header's path is below MAX_PATHS (`DataHeader::decode`), a probe's too.
@@ -461,9 +620,37 @@ impl RecvHook for Policy {
             Some(_) => return Verdict::Deliver,
             None => {}
         }
+        let token = ns.peer_token.load(Relaxed);
+        if let Some((repair, symbol_len)) = RepairHeader::decode_head(d.head(), d.len) {
+            if repair.token != token as u32 || token & seq::SEEN == 0 {
+                if !probing {
+                    return Verdict::Deliver;
+                }
+                ns.unknown_session.add(1u64, Relaxed);
+                return Verdict::Drop;
+            }
+            if d.strip(REPAIR_HEADER_LEN).is_err() {
+                ns.header_errors.add(1u64, Relaxed);
+                return Verdict::Drop;
+            }
+            // A repair takes its path's next number, as data does: the path's loss counts it.
+            ns.count_path_seq(repair.path.into(), repair.path_seq);
+            // Rebuilt datagrams are copies of this one: they must look as data from this
+            // path does.
+            if from_path != PRIMARY {
+                let learned = ns.primary_local.load(Relaxed);
+                let local = if learned != 0 { Ipv4(learned) } else { d.daddr };
+                let (sport, dport) = (d.sport, d.dport);
+                if d.rewrite(peer.primary, sport, local, dport).is_err() {
+                    ns.rewrite_errors.add(1u64, Relaxed);
+                    return Verdict::Drop;
+                }
+            }
+            ns.fec_repair(d, &repair, symbol_len, config.reorder);
+            return Verdict::Consumed;
+        }
         // The header of a sequenced datagram; `None` for a plain one.
         let mut sequenced = None;
-        let token = ns.peer_token.load(Relaxed);
         if let Some(header) = DataHeader::decode(d.head()) {
             if header.of_session(token) {
                 if d.strip(HEADER_LEN).is_err() {
@@ -502,6 +689,11 @@ impl RecvHook for Policy {
             // With one address for several paths, only the header tells them apart.
             ns.path_counters(sequenced.map_or(PRIMARY, |h| h.path.into()))
                 .count(d.len);
+        }
+        if let Some(header) = sequenced.filter(|_| config.fec) {
+            if ns.fec_data(d, header.seq, config.reorder) == DataVerdict::Duplicate {
+                return Verdict::Drop;
+            }
         }
         match sequenced {
             // Rewritten and stripped: the buffer delivers it as the socket would have got it.
@@ -596,6 +788,38 @@ static FILES: SysfsGroup = SysfsGroup::new(
         File {
             name: c"reorder",
             writable: true,
+        },
+        File {
+            name: c"fec",
+            writable: true,
+        },
+        File {
+            name: c"rx_fec_repairs",
+            writable: false,
+        },
+        File {
+            name: c"rx_fec_rebuilt",
+            writable: false,
+        },
+        File {
+            name: c"rx_fec_unneeded",
+            writable: false,
+        },
+        File {
+            name: c"rx_fec_unrecoverable",
+            writable: false,
+        },
+        File {
+            name: c"rx_fec_evicted",
+            writable: false,
+        },
+        File {
+            name: c"rx_fec_duplicates",
+            writable: false,
+        },
+        File {
+            name: c"rx_fec_rebuild_errors",
+            writable: false,
         },
         File {
             name: c"reorder_max_ms",
@@ -693,6 +917,21 @@ impl SysfsFiles for Policy {
             b"rx_unknown_session_drops" => writeln!(out, "{}", ns.unknown_session.load(Relaxed)),
             b"rx_header_error_drops" => writeln!(out, "{}", ns.header_errors.load(Relaxed)),
             b"reorder" => writeln!(out, "{}", u32::from(config.reorder)),
+            b"fec" => writeln!(out, "{}", u32::from(config.fec)),
+            name if name.starts_with(b"rx_fec_") => {
+                let c = &ns.fec_counters;
+                let counter = match name {
+                    b"rx_fec_repairs" => &c.repairs,
+                    b"rx_fec_rebuilt" => &c.rebuilt,
+                    b"rx_fec_unneeded" => &c.unneeded,
+                    b"rx_fec_unrecoverable" => &c.unrecoverable,
+                    b"rx_fec_evicted" => &c.evicted,
+                    b"rx_fec_duplicates" => &c.duplicates,
+                    b"rx_fec_rebuild_errors" => &c.rebuild_errors,
+                    _ => return Err(ENOENT),
+                };
+                writeln!(out, "{}", counter.load(Relaxed))
+            }
             b"reorder_max_ms" => writeln!(out, "{}", ns.reorder.max_wait_ms.load(Relaxed)),
             b"reorder_max_kb" => writeln!(out, "{}", ns.reorder.max_kb.load(Relaxed)),
             name if name.starts_with(b"reorder_") || name == b"delay_spread_us" => {
@@ -728,6 +967,7 @@ impl SysfsFiles for Policy {
             b"port" => "recv/port",
             b"probing" => "recv/probing",
             b"reorder" => "recv/reorder",
+            b"fec" => "recv/fec",
             b"reorder_max_ms" => "recv/reorder_max_ms",
             b"reorder_max_kb" => "recv/reorder_max_kb",
             _ => "recv/?",
@@ -782,6 +1022,30 @@ impl SysfsFiles for Policy {
                     ns.reorder.flush(true);
                 }
             }
+            b"fec" => {
+                let on =
+                    parse::parse_u32(input, 1).map_err(|e| REJECT_LOG.reject(path, input, e))?;
+                let ns = claim()?;
+                if on == 1 {
+                    let has_window = ns.fec.lock_irq().is_some_and(|fec| fec.is_some());
+                    if !has_window {
+                        let window = new_fec_window()?;
+                        if let Some(mut fec) = ns.fec.lock_irq() {
+                            *fec = Some(window);
+                        }
+                    }
+                    ns.config.update(&lock, |c| c.fec = true)?;
+                    ns.reorder.extra_wait_ns.store(fec::GROUP_FLUSH_NS, Relaxed);
+                } else {
+                    // Replies stop offering first; repairs already on their way find no
+                    // window and are dropped (counted unneeded).
+                    ns.config.update(&lock, |c| c.fec = false)?;
+                    ns.reorder.extra_wait_ns.store(0, Relaxed);
+                    let window = ns.fec.lock_irq().and_then(|mut fec| fec.take());
+                    // Freed here, with the lock dropped: only the lock's holders use it.
+                    drop(window);
+                }
+            }
             b"reorder_max_ms" => {
                 let ms = parse::parse_u32(input, MAX_REORDER_WAIT_MS)
                     .map_err(|e| REJECT_LOG.reject(path, input, e))?;
@@ -796,6 +1060,17 @@ impl SysfsFiles for Policy {
         }
         Ok(())
     }
+}
+
+/// An empty FEC window, allocated zeroed in place (`ENOMEM` if memory is short). Process
+/// context.
+fn new_fec_window() -> Result<KVBox<FecWindow>> {
+    let mut uninit = KVBox::<FecWindow>::new_uninit(GFP_KERNEL)?;
+    // SAFETY: `as_mut_ptr` is valid for writing one `FecWindow`.
+    unsafe { uninit.as_mut_ptr().write_bytes(0, 1) };
+    // SAFETY: All-zero bytes are a valid empty window (`FecWindow`'s documented invariant,
+    // unit-tested on the host).
+    Ok(unsafe { uninit.assume_init() })
 }
 
 /// Largest `recv/reorder_max_ms`: a wait longer than this outlasts any tunnel's retransmit.

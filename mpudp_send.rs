@@ -50,6 +50,9 @@ mod parse;
     reason = "the unknown-session message is not sent yet; the header hook reads the published kind"
 )]
 mod control;
+#[path = "common/fec.rs"]
+#[allow(dead_code, reason = "shared with mpudp_recv, which rebuilds")]
+mod fec;
 #[path = "common/probe.rs"]
 mod probe;
 #[path = "common/prober.rs"]
@@ -76,9 +79,13 @@ mod udp_hooks;
 use core::mem::offset_of;
 
 use control::{Control, PeerKind, PROBE_LEN, SHORT_LEN};
-use ffi::{File, NetExit, NetId, PageWriter, RcuValue, SysfsFiles, SysfsGroup, TimerOwner};
+use fec::{Added, Encoder, RepairHeader, MAX_PAYLOAD, MAX_SYMBOL, REPAIR_HEADER_LEN};
+use ffi::{
+    File, NetExit, NetId, PageWriter, RcuValue, SoftTimer, SoftirqLock, SysfsFiles, SysfsGroup,
+    TimerOwner,
+};
 use netns::{LogLimit, NetnsStates, NsState, PathCounters};
-use parse::{IfNames, Peer, Scheduler, MAX_EXTRA_PATHS};
+use parse::{Fec, IfNames, Peer, Scheduler, MAX_EXTRA_PATHS};
 use probe::{PathState, PathView, PRIMARY, SECONDARY};
 use prober::{PathStatus, Prober, Tunnel, PROBE_DOWN_AFTER, PROBE_INTERVAL_MS};
 use rate_sched::PathReading;
@@ -86,7 +93,7 @@ use seq::DataHeader;
 use seq::MAX_PATHS;
 use spread::Shares;
 use spread_table::SpreadTable;
-use udp_hooks::{Arriving, Outgoing, RecvHook, Routed, SendHook, SendOps, Verdict};
+use udp_hooks::{Arriving, Built, Outgoing, RecvHook, Routed, SendHook, SendOps, Verdict};
 
 module! {
     type: MpudpSend,
@@ -106,6 +113,72 @@ module! {
 
 /// The largest `split`.
 const SPLIT_MAX: u32 = 100;
+
+/// When a full group's repairs go if no datagram comes first (they go with the next one's
+/// hook, after the group's last datagram left).
+const FEC_FULL_NS: u64 = 1_000_000;
+
+/// Loss recovery at the sender (`fec.rs`): the open group, and what sending its repairs
+/// needs. Taken by the send path (the built hook) and the FEC timer (softirq).
+struct FecSender {
+    /// The namespace the repairs go out in, while probing runs (set by `start_probing`,
+    /// cleared by `stop_fec`): without it nothing is coded and the timer sends nothing.
+    net: Option<NetId>,
+    encoder: Encoder,
+    /// The open group's datagrams on each path, for where its repairs go.
+    group_paths: [u8; MAX_PATHS],
+    /// Whether the open group is full: its repairs go at the next datagram's hook (after
+    /// the group's last datagram has left) or from the timer.
+    full: bool,
+    /// The payload being coded, copied out of the skb.
+    payload: [u8; MAX_PAYLOAD],
+    /// A repair datagram being sent.
+    wire: [u8; REPAIR_HEADER_LEN + MAX_SYMBOL],
+}
+
+impl FecSender {
+    const fn new() -> Self {
+        Self {
+            net: None,
+            encoder: Encoder::new(),
+            group_paths: [0; MAX_PATHS],
+            full: false,
+            payload: [0; MAX_PAYLOAD],
+            wire: [0; REPAIR_HEADER_LEN + MAX_SYMBOL],
+        }
+    }
+
+    /// Drops the open group unsent.
+    fn drop_group(&mut self) {
+        self.encoder.clear();
+        self.group_paths = [0; MAX_PATHS];
+        self.full = false;
+    }
+}
+
+/// What loss recovery sent, for sysfs.
+struct FecSent {
+    /// Groups whose repairs were sent.
+    groups: Atomic<u64>,
+    /// Repair datagrams handed to the IP layer.
+    repairs: Atomic<u64>,
+    /// Repair datagrams that could not be sent (no usable path, no route, no memory).
+    repair_errors: Atomic<u64>,
+    /// Sequenced datagrams not coded: longer than a symbol takes.
+    uncoded: Atomic<u64>,
+}
+
+/// The FEC timer's owner: the state it is a field of, seen through the timer's offset.
+#[repr(transparent)]
+struct FecTimer(SendState);
+
+impl TimerOwner for FecTimer {
+    const TIMER_OFFSET: usize = offset_of!(SendState, fec_timer);
+
+    fn fired(&self) {
+        self.0.fec_timer_fired();
+    }
+}
 
 /// The shortest probe round whose load [`SendState::offered_kbps`] takes: with
 /// `probe_interval_ms` 10, a round of a bursty load would read the burst.
@@ -130,6 +203,8 @@ struct SendConfig {
     probing: bool,
     /// Whether datagrams may be sequenced (the `sequencing` knob; on by default).
     sequencing: bool,
+    /// Loss recovery (`fec`): off, or groups of datagrams with their repairs.
+    fec: Fec,
 }
 
 impl SendConfig {
@@ -144,6 +219,7 @@ impl SendConfig {
             scheduler: Scheduler::Split,
             probing: false,
             sequencing: true,
+            fec: Fec::Off,
         }
     }
 
@@ -206,6 +282,11 @@ struct SendState {
     /// Probes the paths and publishes what it measures (`common/prober.rs`); its timer is
     /// this state's ([`TimerOwner`]).
     prober: Prober,
+    /// Loss recovery: the open group, its timer (closing groups that do not fill) and its
+    /// counters.
+    fec: SoftirqLock<FecSender>,
+    fec_timer: SoftTimer,
+    fec_sent: FecSent,
 }
 
 impl NsState for SendState {
@@ -228,6 +309,14 @@ impl NsState for SendState {
         sequenced: Atomic::new(0),
         unsequenced_no_room: Atomic::new(0),
         prober: Prober::new(),
+        fec: SoftirqLock::new(FecSender::new()),
+        fec_timer: SoftTimer::new(),
+        fec_sent: FecSent {
+            groups: Atomic::new(0),
+            repairs: Atomic::new(0),
+            repair_errors: Atomic::new(0),
+            uncoded: Atomic::new(0),
+        },
     };
 
     unsafe fn set_up(&self) -> Result {
@@ -235,6 +324,14 @@ impl NsState for SendState {
         // SAFETY: The caller's contract: once, before anything can reach the state, which
         // never moves and is torn down (the prober stopped) before it is freed.
         unsafe { self.prober.init::<SendState>(key) };
+        let fec_key = kernel::static_lock_class!();
+        // SAFETY: As above; the timer is the field at `FecTimer`'s offset of this state,
+        // which `FecTimer` wraps transparently, and `stop_fec` cancels it before the state
+        // is freed.
+        unsafe {
+            self.fec.init(c"mpudp_fec", fec_key);
+            self.fec_timer.setup::<FecTimer>();
+        }
         self.token.store(ffi::random_u32(), Relaxed);
         self.config.init(SendConfig::defaults())
     }
@@ -242,10 +339,12 @@ impl NsState for SendState {
     fn quiesce(&self, _net: NetId) {
         // The prober's timer sends in the namespace: it stops while the namespace is whole.
         self.prober.stop();
+        self.stop_fec();
     }
 
     fn tear_down(&self) {
         self.prober.stop();
+        self.stop_fec();
         // SAFETY: Torn down once nothing reaches the state (see `NsState::tear_down`).
         unsafe { self.config.release() };
     }
@@ -478,6 +577,16 @@ impl SendHook for Policy {
         ns.sequenced.add(1u64, Relaxed);
         seq::HEADER_LEN
     }
+
+    fn built(d: &Built<'_>) {
+        // SAFETY: As in `steer`.
+        let Some(ns) = (unsafe { NAMESPACES.find(d.net) }) else {
+            return;
+        };
+        if let Some(config) = ns.config.load() {
+            ns.fec_built(d, &config);
+        }
+    }
 }
 
 impl ffi::InterfacesChanged for Policy {
@@ -597,6 +706,10 @@ impl SendState {
     /// Process context, configuration lock held.
     fn start_probing(&self, net: NetId, peer: Option<Peer>) {
         self.prober.stop();
+        self.stop_fec();
+        if let Some(mut fec) = self.fec.lock_bh() {
+            fec.net = Some(net);
+        }
         self.rtt_secondary_permille
             .store(probe::RTT_START_PERMILLE, Relaxed);
         self.rate_generation.store(0, Release);
@@ -604,6 +717,175 @@ impl SendState {
         self.last_round_kbps.store(0, Relaxed);
         self.round_load_mark_ns.store(0, Relaxed);
         self.prober.start(net, peer);
+    }
+
+    /// Stops loss recovery sending in its namespace: the open group is dropped and the timer
+    /// cancelled; nothing is coded until probing starts again. Process context.
+    fn stop_fec(&self) {
+        if let Some(mut fec) = self.fec.lock_bh() {
+            fec.net = None;
+            fec.drop_group();
+        }
+        // A timer that fired before `net` was cleared may have re-armed itself: the cancel
+        // undoes that too, and it finds no `net` from now on.
+        self.fec_timer.cancel();
+    }
+
+    /// Codes datagram `d` into the open group (the built hook), sending the group's repairs
+    /// first if it was full, or if `d` does not fit it.
+    fn fec_built(&self, d: &Built<'_>, config: &SendConfig) {
+        let Fec::Ratio { data, repairs } = config.fec else {
+            return;
+        };
+        if !self.prober.peer_takes_repairs.load(Relaxed)
+            || self.prober.peer_kind.load(Relaxed) != PeerKind::Mpudp as u32
+        {
+            return;
+        }
+        let Some(header) = DataHeader::decode(d.header) else {
+            return;
+        };
+        let Some(mut guard) = self.fec.lock_bh() else {
+            return;
+        };
+        let fec = &mut *guard;
+        let Some(net) = fec.net else {
+            return;
+        };
+        if fec.encoder.ratio() != (data, repairs) {
+            // The setting changed: the open group was coded under the old one.
+            fec.drop_group();
+            fec.encoder.set_ratio(data, repairs);
+        }
+        if fec.full {
+            self.send_repairs(fec, net, config);
+        }
+        let Some(payload) = fec.payload.get_mut(..d.len) else {
+            self.fec_sent.uncoded.add(1u64, Relaxed);
+            return;
+        };
+        if d.copy_payload(payload).is_err() {
+            return;
+        }
+        let now = ffi::now_ns();
+        for _ in 0..2 {
+            match fec
+                .encoder
+                .add(header.seq, fec.payload.get(..d.len).unwrap_or(&[]), now)
+            {
+                Added::Coded { full } => {
+                    if let Some(count) = fec.group_paths.get_mut(usize::from(d.path)) {
+                        *count = count.saturating_add(1);
+                    }
+                    if full {
+                        fec.full = true;
+                        self.fec_timer.start_at(now + FEC_FULL_NS, 0);
+                    } else if fec
+                        .encoder
+                        .group()
+                        .is_some_and(|g| g.covered.count_ones() == 1)
+                    {
+                        self.fec_timer.start_at(now + fec::GROUP_FLUSH_NS, 0);
+                    }
+                    return;
+                }
+                // Not in the open group: it goes now, and the datagram opens the next.
+                Added::Outside => self.send_repairs(fec, net, config),
+                Added::NotCoded => return,
+            }
+        }
+    }
+
+    /// From the FEC timer (softirq): sends the open group's repairs if it is full or has
+    /// been open for the flush time; otherwise sets the timer for when it will have.
+    fn fec_timer_fired(&self) {
+        // SAFETY: The timer fires in softirq context.
+        let Some(mut guard) = (unsafe { self.fec.lock_in_softirq() }) else {
+            return;
+        };
+        let fec = &mut *guard;
+        let Some(net) = fec.net else {
+            return;
+        };
+        let now = ffi::now_ns();
+        if fec.full || fec.encoder.due(now, fec::GROUP_FLUSH_NS) {
+            let config = self.config();
+            self.send_repairs(fec, net, &config);
+        } else if let Some(opened) = fec.encoder.opened_ns() {
+            self.fec_timer.start_at(opened + fec::GROUP_FLUSH_NS, 0);
+        }
+    }
+
+    /// Sends the open group's repairs and closes it. Repair `j` goes on the `j`-th path in
+    /// order of fewest of the group's datagrams (a burst of loss on one path then takes
+    /// fewer of them with it), among the tunnel's paths that are not down; each takes its
+    /// path's next sequence number, as a data datagram does. With the FEC lock held and
+    /// softirqs off.
+    fn send_repairs(&self, fec: &mut FecSender, net: NetId, config: &SendConfig) {
+        let Some(group) = fec.encoder.group() else {
+            fec.drop_group();
+            return;
+        };
+        let tunnel = self.tunnel();
+        let paths = config.paths().min(MAX_PATHS);
+        let mut order = [0usize; MAX_PATHS];
+        let mut usable = 0;
+        for i in 0..paths {
+            let down = self
+                .prober
+                .paths
+                .get(i)
+                .is_some_and(|p| p.state() == PathState::Down);
+            if !down {
+                if let Some(slot) = order.get_mut(usable) {
+                    *slot = i;
+                    usable += 1;
+                }
+            }
+        }
+        let order = order.get_mut(..usable).unwrap_or(&mut []);
+        order.sort_unstable_by_key(|&i| (fec.group_paths.get(i).copied().unwrap_or(0), i));
+        let token = self.token.load(Relaxed);
+        let len = group.symbol_len;
+        for j in 0..group.repairs {
+            let Some(&path) = order.get(usize::from(j) % usable.max(1)) else {
+                self.fec_sent.repair_errors.add(1u64, Relaxed);
+                continue;
+            };
+            // SAFETY: `net` is alive: `stop_fec` clears it (under this lock) before its
+            // namespace goes.
+            let Some(route) = (unsafe { prober::path_route(net, &tunnel, path) }) else {
+                self.fec_sent.repair_errors.add(1u64, Relaxed);
+                continue;
+            };
+            let Some(status) = self.prober.paths.get(path) else {
+                continue;
+            };
+            let header = RepairHeader {
+                path: path as u8,
+                token,
+                path_seq: status.next_path_seq.fetch_add(1u32, Relaxed),
+                first: group.first,
+                covered: group.covered,
+                repairs: group.repairs,
+                index: j,
+            };
+            let (head, body) = fec.wire.split_at_mut(REPAIR_HEADER_LEN);
+            head.copy_from_slice(&header.encode());
+            let symbol = fec.encoder.repair(usize::from(j));
+            let Some(body) = body.get_mut(..len) else {
+                continue;
+            };
+            body.copy_from_slice(symbol.get(..len).unwrap_or(&[]));
+            let wire = fec.wire.get(..REPAIR_HEADER_LEN + len).unwrap_or(&[]);
+            // SAFETY: As above.
+            match unsafe { udp_hooks::xmit(net, route.from, route.to, route.oif, wire) } {
+                Ok(()) => self.fec_sent.repairs.add(1u64, Relaxed),
+                Err(_) => self.fec_sent.repair_errors.add(1u64, Relaxed),
+            }
+        }
+        self.fec_sent.groups.add(1u64, Relaxed);
+        fec.drop_group();
     }
 
     /// After each probe round: the path-aware schedulers' steps.
@@ -696,6 +978,30 @@ static FILES: SysfsGroup = SysfsGroup::new(
         File {
             name: c"scheduler",
             writable: true,
+        },
+        File {
+            name: c"fec",
+            writable: true,
+        },
+        File {
+            name: c"peer_fec",
+            writable: false,
+        },
+        File {
+            name: c"tx_fec_groups",
+            writable: false,
+        },
+        File {
+            name: c"tx_fec_repairs",
+            writable: false,
+        },
+        File {
+            name: c"tx_fec_repair_errors",
+            writable: false,
+        },
+        File {
+            name: c"tx_fec_uncoded",
+            writable: false,
         },
         File {
             name: c"probing",
@@ -918,6 +1224,18 @@ impl SysfsFiles for Policy {
             },
             b"port" => writeln!(out, "{}", config.port),
             b"scheduler" => writeln!(out, "{}", config.scheduler.name()),
+            b"fec" => writeln!(out, "{}", config.fec),
+            b"peer_fec" => writeln!(
+                out,
+                "{}",
+                u32::from(ns.prober.peer_takes_repairs.load(Relaxed))
+            ),
+            b"tx_fec_groups" => writeln!(out, "{}", ns.fec_sent.groups.load(Relaxed)),
+            b"tx_fec_repairs" => writeln!(out, "{}", ns.fec_sent.repairs.load(Relaxed)),
+            b"tx_fec_repair_errors" => {
+                writeln!(out, "{}", ns.fec_sent.repair_errors.load(Relaxed))
+            }
+            b"tx_fec_uncoded" => writeln!(out, "{}", ns.fec_sent.uncoded.load(Relaxed)),
             b"probing" => writeln!(out, "{}", u32::from(config.probing)),
             b"probe_interval_ms" => writeln!(out, "{}", ns.prober.interval_ms.load(Relaxed)),
             b"probe_down_after" => writeln!(out, "{}", ns.prober.down_after.load(Relaxed)),
@@ -998,6 +1316,11 @@ impl SysfsFiles for Policy {
                 // The tunnel's ports are learned again from its next datagram.
                 ns.tunnel_ports.store(0, Relaxed);
             }
+            b"fec" => {
+                let fec = parse::parse_fec(input, fec::MAX_SPAN as u8, fec::MAX_REPAIRS as u8)
+                    .map_err(|e| REJECT_LOG.reject(path, input, e))?;
+                configure(&|c| c.fec = fec)?;
+            }
             b"scheduler" => {
                 let scheduler =
                     parse::parse_scheduler(input).map_err(|e| REJECT_LOG.reject(path, input, e))?;
@@ -1012,6 +1335,7 @@ impl SysfsFiles for Policy {
                     ns.start_probing(net, ns.config().peer);
                 } else {
                     ns.prober.stop();
+                    ns.stop_fec();
                 }
             }
             b"probe_interval_ms" => {
@@ -1040,14 +1364,17 @@ impl SysfsFiles for Policy {
 static SEND_OPS: SendOps = SendOps::new::<Policy>();
 static NETDEV: ffi::NetdevNotifier = ffi::NetdevNotifier::new();
 
-/// Stops every prober when dropped (module unload, after the files are gone, so that no
-/// write starts one again).
+/// Stops every prober and loss recovery's timer when dropped (module unload, after the files
+/// are gone, so that no write starts one again).
 struct StopProbers;
 
 impl Drop for StopProbers {
     fn drop(&mut self) {
         let config = ffi::config_lock();
-        NAMESPACES.for_each(&config, |_, ns| ns.prober.stop());
+        NAMESPACES.for_each(&config, |_, ns| {
+            ns.prober.stop();
+            ns.stop_fec();
+        });
     }
 }
 

@@ -14,7 +14,7 @@
 //! | kind | length | fields after the 8-byte prefix |
 //! |---|---|---|
 //! | 1 probe | 32 | seq (4), send time ns on the prober's monotonic clock (8), the address the prober sends the primary path to (4), the sequence number the prober's next data datagram takes (4), zero (4) |
-//! | 2 reply | 32 | the probe's seq (4), the path's loss at the responder in ppm, `0xffffffff` unknown (4), payload bytes the responder received on the path (8), datagrams, modulo 2^32 (4), the path's capacity as the responder measures it from the data in kbit/s, 0 unknown (4, `capacity.rs`) |
+//! | 2 reply | 32 | (in the prefix's path byte, bit 7: the responder takes repair datagrams, `fec.rs`) the probe's seq (4), the path's loss at the responder in ppm, `0xffffffff` unknown (4), payload bytes the responder received on the path (8), datagrams, modulo 2^32 (4), the path's capacity as the responder measures it from the data in kbit/s, 0 unknown (4, `capacity.rs`) |
 //! | 3 unknown session | 8 | none: "I hold no session with this token; say hello again" |
 //! | 4 closing | 8 | none: "I stop answering and taking headers now (unload, `recv/probing 0`, another peer, namespace exit)" |
 //!
@@ -68,7 +68,15 @@ pub(crate) struct Reply {
     pub(crate) rx_datagrams: u32,
     /// The path's capacity as the responder measures it from the data, kbit/s; 0 unknown.
     pub(crate) capacity_kbps: u32,
+    /// Whether the responder takes repair datagrams (`recv/fec` 1): bit 7 of the path byte.
+    /// A sender from before loss recovery refuses such a reply (its path byte reads 128 or
+    /// more) and takes the peer for one without MPUDP: it never sends what the peer would
+    /// hand its application.
+    pub(crate) takes_repairs: bool,
 }
+
+/// The reply's flag in its path byte.
+const TAKES_REPAIRS: u8 = 0x80;
 
 /// A control message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,7 +122,8 @@ impl Control {
                 PROBE_LEN
             }
             Control::Reply(r) => {
-                prefix(out, KIND_REPLY, r.path, r.token);
+                let flag = if r.takes_repairs { TAKES_REPAIRS } else { 0 };
+                prefix(out, KIND_REPLY, r.path | flag, r.token);
                 out[8..12].copy_from_slice(&r.seq.to_be_bytes());
                 out[12..16].copy_from_slice(&r.loss_ppm.to_be_bytes());
                 out[16..24].copy_from_slice(&r.rx_bytes.to_be_bytes());
@@ -139,11 +148,20 @@ impl Control {
         if payload.len() < SHORT_LEN
             || u16::from_be_bytes([payload[0], payload[1]]) != MAGIC
             || payload[2] >> 4 != VERSION
-            || usize::from(payload[3]) >= MAX_PATHS
         {
             return None;
         }
-        let (kind, path, token) = (payload[2] & 0xf, payload[3], be_u32(payload, 4));
+        let (kind, token) = (payload[2] & 0xf, be_u32(payload, 4));
+        // Only a reply has a flag in its path byte.
+        let flags = if kind == KIND_REPLY {
+            payload[3] & TAKES_REPAIRS
+        } else {
+            0
+        };
+        let path = payload[3] & !flags;
+        if usize::from(path) >= MAX_PATHS {
+            return None;
+        }
         match (kind, payload.len()) {
             (KIND_PROBE, PROBE_LEN) if payload[28..].iter().all(|&b| b == 0) => {
                 Some(Control::Probe(Probe {
@@ -166,6 +184,7 @@ impl Control {
                 rx_bytes: u64_at(payload, 16),
                 rx_datagrams: be_u32(payload, 24),
                 capacity_kbps: be_u32(payload, 28),
+                takes_repairs: flags & TAKES_REPAIRS != 0,
             })),
             (KIND_UNKNOWN_SESSION, SHORT_LEN) => Some(Control::UnknownSession { path, token }),
             (KIND_CLOSING, SHORT_LEN) => Some(Control::Closing { path, token }),

@@ -57,6 +57,12 @@ pub(crate) const REPAIR_HEADER_LEN: usize = 22;
 
 const KIND_REPAIR: u8 = 5;
 
+/// How long a group stays open before its repairs go, full or not: the tunnelled TCP's
+/// reordering window (RACK, RFC 8985) is a quarter of its min RTT, 5 ms at 20 ms, and a lost
+/// datagram rebuilt later than that is taken for a loss all the same. The receiver's
+/// reorder buffer waits this much longer for a gap while it takes repairs.
+pub(crate) const GROUP_FLUSH_NS: u64 = 5_000_000;
+
 /// GF(2^8) with the polynomial x^8 + x^4 + x^3 + x^2 + 1 (0x11d), generator 2.
 pub(crate) mod gf {
     /// `EXP[i]` is 2^i, for i up to 509, so that a sum of two logarithms needs no reduction.
@@ -270,6 +276,11 @@ impl Encoder {
         self.count > 0 && now_ns.saturating_sub(self.opened_ns) >= flush_ns
     }
 
+    /// When the open group was opened (its first datagram's `now_ns`), if one is.
+    pub(crate) fn opened_ns(&self) -> Option<u64> {
+        (self.count > 0).then_some(self.opened_ns)
+    }
+
     /// The open group, if one is.
     pub(crate) fn group(&self) -> Option<Group> {
         (self.count > 0).then_some(Group {
@@ -339,7 +350,13 @@ impl RepairHeader {
     /// [`MAX_PATHS`], bit 0 of `covered` set, `1 <= m <= MAX_REPAIRS`, `j < m`, the zero
     /// byte zero, and a symbol of 2 to [`MAX_SYMBOL`] bytes.
     pub(crate) fn decode(payload: &[u8]) -> Option<(Self, usize)> {
-        let bytes: &[u8; REPAIR_HEADER_LEN] = payload.get(..REPAIR_HEADER_LEN)?.try_into().ok()?;
+        Self::decode_head(payload, payload.len())
+    }
+
+    /// As [`RepairHeader::decode`], from the payload's first bytes `head` (at least the
+    /// header) and its whole length `len`: the receive hook sees only the first 32 bytes.
+    pub(crate) fn decode_head(head: &[u8], len: usize) -> Option<(Self, usize)> {
+        let bytes: &[u8; REPAIR_HEADER_LEN] = head.get(..REPAIR_HEADER_LEN)?.try_into().ok()?;
         let word = |at: usize| {
             u32::from_be_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
         };
@@ -352,7 +369,7 @@ impl RepairHeader {
             repairs: bytes[20] >> 4,
             index: bytes[20] & 0xf,
         };
-        let symbol_len = payload.len() - REPAIR_HEADER_LEN;
+        let symbol_len = len.saturating_sub(REPAIR_HEADER_LEN);
         let valid = u16::from_be_bytes([bytes[0], bytes[1]]) == MAGIC
             && bytes[2] == VERSION << 4 | KIND_REPAIR
             && usize::from(header.path) < MAX_PATHS

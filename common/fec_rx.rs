@@ -16,7 +16,7 @@
 //! while the peer codes). Work per datagram: one copy, and a look at the repairs waiting
 //! for its group; per rebuilt group, `fec::recover`'s.
 
-use crate::fec::{self, RepairHeader, MAX_REPAIRS, MAX_SPAN, MAX_SYMBOL};
+use crate::fec::{self, RepairHeader, MAX_PAYLOAD, MAX_REPAIRS, MAX_SPAN, MAX_SYMBOL};
 
 /// Datagram copies kept: a repair can rebuild datagrams among the latest this many
 /// sequence numbers. At 10 Mbit/s of 1,400-byte datagrams, 280 ms.
@@ -34,8 +34,9 @@ struct DataSlot {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
 enum Held {
-    Empty,
+    Empty = 0,
     Arrived,
     Rebuilt,
 }
@@ -72,11 +73,16 @@ pub(crate) struct Outcome {
 }
 
 /// The receiver's FEC state for one peer.
+///
+/// All-zero bytes are a valid empty window, the one [`FecWindow::new`] makes: the kernel
+/// allocates it zeroed in place (it is far larger than a kernel stack).
 pub(crate) struct FecWindow {
     data: [DataSlot; DATA_SLOTS],
     repairs: [RepairSlot; REPAIR_SLOTS],
-    /// The highest sequence number seen, if any: older than `DATA_SLOTS` below it is gone.
-    highest: Option<u32>,
+    /// The highest sequence number seen, if `any_seen`: older than `DATA_SLOTS` below it is
+    /// gone.
+    highest: u32,
+    any_seen: bool,
     /// The sequence numbers of the latest rebuilt datagrams, and how many.
     rebuilt: [u32; MAX_REPAIRS],
     rebuilt_count: usize,
@@ -114,7 +120,8 @@ impl FecWindow {
                     symbol: [0; MAX_SYMBOL],
                 }
             }; REPAIR_SLOTS],
-            highest: None,
+            highest: 0,
+            any_seen: false,
             rebuilt: [0; MAX_REPAIRS],
             rebuilt_count: 0,
         }
@@ -126,7 +133,7 @@ impl FecWindow {
             .iter_mut()
             .for_each(|slot| slot.held = Held::Empty);
         self.repairs.iter_mut().for_each(|slot| slot.used = false);
-        self.highest = None;
+        self.any_seen = false;
         self.rebuilt_count = 0;
     }
 
@@ -136,8 +143,7 @@ impl FecWindow {
 
     /// Whether `seq` is still in the window: not `DATA_SLOTS` or more below the highest.
     fn in_window(&self, seq: u32) -> bool {
-        self.highest
-            .is_none_or(|high| !before(seq, high.wrapping_sub(DATA_SLOTS as u32 - 1)))
+        !self.any_seen || !before(seq, self.highest.wrapping_sub(DATA_SLOTS as u32 - 1))
     }
 
     /// Whether `seq` is held (arrived or rebuilt).
@@ -152,22 +158,50 @@ impl FecWindow {
     /// and what became of the repairs that were waiting for it: rebuilt datagrams are read
     /// with [`FecWindow::rebuilt`].
     pub(crate) fn data(&mut self, seq: u32, payload: &[u8]) -> (DataVerdict, Outcome) {
+        self.data_from(seq, payload.len(), |out| {
+            out.copy_from_slice(payload);
+            true
+        })
+    }
+
+    /// As [`FecWindow::data`], for a payload of `len` bytes that `fill` copies into the
+    /// slice it is given (`len` long), returning whether it could: the kernel copies it out
+    /// of the skb straight into its slot. A datagram whose copy failed is passed on
+    /// (`New`) and not kept.
+    pub(crate) fn data_from(
+        &mut self,
+        seq: u32,
+        len: usize,
+        fill: impl FnOnce(&mut [u8]) -> bool,
+    ) -> (DataVerdict, Outcome) {
         self.rebuilt_count = 0;
         if self.held(seq) {
             return (DataVerdict::Duplicate, Outcome::default());
         }
-        if !self.in_window(seq) {
-            // Too old to tell; the reorder buffer delivers it as late.
+        if !self.in_window(seq) || len > MAX_PAYLOAD {
+            // Too old to tell, or never coded; the reorder buffer sorts it out.
             return (DataVerdict::New, Outcome::default());
         }
-        if self.highest.is_none_or(|high| before(high, seq)) {
-            self.highest = Some(seq);
+        if !self.any_seen || before(self.highest, seq) {
+            self.highest = seq;
+            self.any_seen = true;
         }
-        if let Some(slot) = self.data.get_mut(Self::slot_index(seq)) {
-            slot.seq = seq;
-            slot.held = Held::Arrived;
-            fec::symbol_into(payload, &mut slot.symbol);
+        let Some(slot) = self.data.get_mut(Self::slot_index(seq)) else {
+            return (DataVerdict::New, Outcome::default());
+        };
+        slot.seq = seq;
+        slot.held = Held::Empty;
+        let filled = match slot.symbol.get_mut(2..2 + len) {
+            Some(body) => fill(body),
+            None => false,
+        };
+        if !filled {
+            return (DataVerdict::New, Outcome::default());
         }
+        if let Some(head) = slot.symbol.get_mut(..2) {
+            head.copy_from_slice(&(len as u16).to_be_bytes());
+        }
+        slot.held = Held::Arrived;
         let outcome = self.settle(|header| covers(header, seq));
         (DataVerdict::New, outcome)
     }
@@ -176,6 +210,21 @@ impl FecWindow {
     /// `RepairHeader::decode` checked). Returns what became of it and its group's other
     /// repairs.
     pub(crate) fn repair(&mut self, header: &RepairHeader, symbol: &[u8]) -> Outcome {
+        self.repair_from(header, symbol.len(), |out| {
+            out.copy_from_slice(symbol);
+            true
+        })
+    }
+
+    /// As [`FecWindow::repair`], for a symbol of `len` bytes that `fill` copies into the
+    /// slice it is given (see [`FecWindow::data_from`]); a repair whose copy failed is
+    /// dropped (counted unneeded).
+    pub(crate) fn repair_from(
+        &mut self,
+        header: &RepairHeader,
+        len: usize,
+        fill: impl FnOnce(&mut [u8]) -> bool,
+    ) -> Outcome {
         self.rebuilt_count = 0;
         let mut outcome = Outcome::default();
         let same = |slot: &RepairSlot| {
@@ -184,7 +233,7 @@ impl FecWindow {
                 && slot.header.covered == header.covered
                 && slot.header.index == header.index
         };
-        if self.repairs.iter().any(same) || symbol.len() > MAX_SYMBOL {
+        if self.repairs.iter().any(same) || len > MAX_SYMBOL {
             outcome.unneeded += 1;
             return outcome;
         }
@@ -208,14 +257,21 @@ impl FecWindow {
                 oldest
             }
         };
-        if let Some(slot) = self.repairs.get_mut(slot) {
-            slot.used = true;
-            slot.header = *header;
-            slot.symbol_len = symbol.len();
-            if let Some(kept) = slot.symbol.get_mut(..symbol.len()) {
-                kept.copy_from_slice(symbol);
-            }
+        let Some(slot) = self.repairs.get_mut(slot) else {
+            return outcome;
+        };
+        slot.used = false;
+        let filled = match slot.symbol.get_mut(..len) {
+            Some(kept) => fill(kept),
+            None => false,
+        };
+        if !filled {
+            outcome.unneeded += 1;
+            return outcome;
         }
+        slot.used = true;
+        slot.header = *header;
+        slot.symbol_len = len;
         let settled = self.settle(|h| h.first == header.first && h.covered == header.covered);
         outcome.rebuilt = settled.rebuilt;
         outcome.unneeded += settled.unneeded;

@@ -27,6 +27,8 @@ pub(crate) enum Invalid {
     BadName,
     /// Not one of the scheduler names.
     BadScheduler,
+    /// Not `off` or `DATA:REPAIRS` within range.
+    BadFec,
 }
 
 impl Invalid {
@@ -41,6 +43,7 @@ impl Invalid {
             }
             Invalid::BadName => "expected 1 to 7 interface names separated by a space, or nothing",
             Invalid::BadScheduler => "expected 'split', 'rtt' or 'rate'",
+            Invalid::BadFec => "expected 'off' or 'DATA:REPAIRS' (1..32 datagrams, 1..8 repairs)",
         }
     }
 }
@@ -113,6 +116,51 @@ pub(crate) fn parse_scheduler(input: &[u8]) -> Result<Scheduler, Invalid> {
         b"rate" => Ok(Scheduler::Rate),
         _ => Err(Invalid::BadScheduler),
     }
+}
+
+/// Loss recovery's setting (`fec`): off, or groups of `data` datagrams with `repairs`
+/// repair datagrams each (`fec.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Fec {
+    Off,
+    Ratio { data: u8, repairs: u8 },
+}
+
+impl fmt::Display for Fec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Fec::Off => f.write_str("off"),
+            Fec::Ratio { data, repairs } => write!(f, "{data}:{repairs}"),
+        }
+    }
+}
+
+/// Parses `off` or `DATA:REPAIRS`, each a plain decimal number: 1 to `max_data` datagrams
+/// per group, 1 to `max_repairs` repairs.
+pub(crate) fn parse_fec(input: &[u8], max_data: u8, max_repairs: u8) -> Result<Fec, Invalid> {
+    let value = strip_newline(input);
+    if value == b"off" {
+        return Ok(Fec::Off);
+    }
+    let colon = value
+        .iter()
+        .position(|&b| b == b':')
+        .ok_or(Invalid::BadFec)?;
+    let (data, repairs) = (&value[..colon], &value[colon + 1..]);
+    // parse_u32 would take a newline at their ends; only the whole value may have one.
+    if data.ends_with(b"\n") || repairs.ends_with(b"\n") {
+        return Err(Invalid::BadFec);
+    }
+    let data = parse_u32(data, max_data.into()).map_err(|_| Invalid::BadFec)?;
+    let repairs = parse_u32(repairs, max_repairs.into()).map_err(|_| Invalid::BadFec)?;
+    if data == 0 || repairs == 0 {
+        return Err(Invalid::BadFec);
+    }
+    // Both fit u8: at most max_data and max_repairs.
+    Ok(Fec::Ratio {
+        data: data as u8,
+        repairs: repairs as u8,
+    })
 }
 
 /// An IPv4 address kept in network byte order, as the kernel passes `__be32`.

@@ -131,6 +131,9 @@ pub(crate) struct PeerReorder {
     pub(crate) max_wait_ms: Atomic<u32>,
     /// `recv/reorder_max_kb`: the most memory held.
     pub(crate) max_kb: Atomic<u32>,
+    /// Added to every wait: how late repair data may rebuild a lost datagram (`recv/fec`),
+    /// 0 without loss recovery.
+    pub(crate) extra_wait_ns: Atomic<u64>,
 }
 
 impl TimerOwner for PeerReorder {
@@ -161,6 +164,7 @@ impl PeerReorder {
             inner: SoftirqLock::new(Inner::EMPTY),
             max_wait_ms: Atomic::new(DEFAULT_MAX_WAIT_MS),
             max_kb: Atomic::new(DEFAULT_MAX_KB),
+            extra_wait_ns: Atomic::new(0),
         }
     }
 
@@ -182,7 +186,11 @@ impl PeerReorder {
     fn limits(&self, inner: &Inner) -> Limits {
         let cap_ns = u64::from(self.max_wait_ms.load(Relaxed)) * 1_000_000;
         Limits {
-            wait_ns: reorder::wait_ns(&inner.delays, MARGIN_NS, cap_ns),
+            wait_ns: reorder::wait_ns(
+                &inner.delays,
+                MARGIN_NS + self.extra_wait_ns.load(Relaxed),
+                cap_ns,
+            ),
             max_bytes: self.max_kb.load(Relaxed) as usize * 1024,
         }
     }
@@ -257,6 +265,29 @@ impl PeerReorder {
         // SAFETY: As above.
         self.deliver_queued(inner, || unsafe { self.inner.lock_in_softirq() });
         Verdict::Taken
+    }
+
+    /// Takes in datagram `seq`, rebuilt from repair data (`fec_rx.rs`), from the receive hook
+    /// (softirq): held and released as an arriving one is, but it says nothing of its path's
+    /// delay. Delivered at once if the buffer cannot be locked (the state is going away).
+    pub(crate) fn arrive_rebuilt(&self, seq: u32, held: HeldDatagram) {
+        let now = ffi::now_ns();
+        // SAFETY: The receive hook runs in softirq context.
+        let Some(mut inner) = (unsafe { self.inner.lock_in_softirq() }) else {
+            held.deliver();
+            return;
+        };
+        let limits = self.limits(&inner);
+        let len = held.truesize();
+        let locked = &mut *inner;
+        locked
+            .buffer
+            .arrive(seq, held, len, now, limits, |item, _| {
+                locked.queue.push(item)
+            });
+        self.arm(&mut inner);
+        // SAFETY: As above.
+        self.deliver_queued(inner, || unsafe { self.inner.lock_in_softirq() });
     }
 
     /// Releases everything held, in order, and delivers it (or, with `deliver` false, frees

@@ -217,6 +217,51 @@ struct OutgoingProbe {
     wire: [u8; PROBE_LEN],
 }
 
+/// Where a datagram of the module's own goes on one path: from and to (address and port;
+/// a source of 0 lets routing pick), out of `oif` (0: routing picks).
+pub(crate) struct PathRoute {
+    pub(crate) from: (Ipv4, u16),
+    pub(crate) to: (Ipv4, u16),
+    pub(crate) oif: i32,
+}
+
+/// Where a datagram of the module's own (a probe, a repair) goes on path `i` of `tunnel`:
+/// in the tunnel's 5-tuple as its latest datagram used it (until the tunnel has sent, from
+/// and to the tunnel port), to the peer's address for that path; on a path other than the
+/// primary, from that path's interface and its address, and only while it is usable. `None`
+/// without a peer or tunnel port.
+///
+/// # Safety
+///
+/// The namespace `net` is alive for the duration of the call.
+pub(crate) unsafe fn path_route(net: NetId, tunnel: &Tunnel, i: usize) -> Option<PathRoute> {
+    let port = u16::try_from(tunnel.port).unwrap_or(0);
+    let peer = tunnel.peer.filter(|_| port != 0)?;
+    let (local_port, remote_port) = match tunnel.ports {
+        0 => (port, port),
+        ports => ((ports >> 16) as u16, ports as u16),
+    };
+    let to = peer.addr(i);
+    let (from, oif) = if i == PRIMARY {
+        // Routing picks the source, as for the tunnel's own primary-path datagrams.
+        (Ipv4(0), 0)
+    } else {
+        let ifindex = tunnel
+            .ifindex
+            .get(i)
+            .copied()
+            .filter(|&ifindex| ifindex != 0)?;
+        // SAFETY: The namespace is alive (the caller's contract).
+        let source = unsafe { net.usable_source(ifindex, to) }?;
+        (source, ifindex)
+    };
+    Some(PathRoute {
+        from: (from, local_port),
+        to: (to, remote_port),
+        oif,
+    })
+}
+
 /// One namespace's prober: its knobs, what it publishes, its timer and its books.
 pub(crate) struct Prober {
     /// By path index, [`PRIMARY`] first; those beyond the tunnel's paths stay unknown.
@@ -226,6 +271,9 @@ pub(crate) struct Prober {
     /// [`PeerKind`] as `u32`: datagrams get the sequencing header only while it is
     /// [`PeerKind::Mpudp`].
     pub(crate) peer_kind: Atomic<u32>,
+    /// Whether the peer's latest answer said it takes repair datagrams (`recv/fec` 1): loss
+    /// recovery codes only while it does.
+    pub(crate) peer_takes_repairs: Atomic<bool>,
     /// Answers taken off the wire that matched no probe of this session (late beyond the
     /// loss window, answered twice, an earlier session's, or a bad checksum).
     pub(crate) replies_ignored: Atomic<u64>,
@@ -245,6 +293,7 @@ impl Prober {
             interval_ms: Atomic::new(PROBE_INTERVAL_MS.0),
             down_after: Atomic::new(PROBE_DOWN_AFTER.0),
             peer_kind: Atomic::new(PeerKind::Unknown as u32),
+            peer_takes_repairs: Atomic::new(false),
             replies_ignored: Atomic::new(0),
             peer_closings: Atomic::new(0),
             timer: SoftTimer::new(),
@@ -289,6 +338,7 @@ impl Prober {
         // cancel undoes that too, and no later round can re-arm it.
         self.timer.cancel();
         self.peer_kind.store(PeerKind::Unknown as u32, Relaxed);
+        self.peer_takes_repairs.store(false, Relaxed);
         for path in &self.paths {
             path.forget();
         }
@@ -379,26 +429,9 @@ impl Prober {
         let book = books.paths.get_mut(i)?;
         let seq = book.window.sent(now);
         self.paths[i].probes_sent.add(1u64, Relaxed);
-        let port = u16::try_from(tunnel.port).unwrap_or(0);
-        let peer = tunnel.peer.filter(|_| port != 0)?;
-        let (local_port, remote_port) = match tunnel.ports {
-            0 => (port, port),
-            ports => ((ports >> 16) as u16, ports as u16),
-        };
-        let to = peer.addr(i);
-        let (from, oif) = if i == PRIMARY {
-            // Routing picks the source, as for the tunnel's own primary-path datagrams.
-            (Ipv4(0), 0)
-        } else {
-            let ifindex = tunnel
-                .ifindex
-                .get(i)
-                .copied()
-                .filter(|&ifindex| ifindex != 0)?;
-            // SAFETY: The namespace is alive (the caller's contract).
-            let source = unsafe { net.usable_source(ifindex, to) }?;
-            (source, ifindex)
-        };
+        // SAFETY: The namespace is alive (the caller's contract).
+        let route = unsafe { path_route(net, tunnel, i) }?;
+        let peer = tunnel.peer?;
         let mut wire = [0u8; PROBE_LEN];
         Control::Probe(Probe {
             path: i as u8,
@@ -410,9 +443,9 @@ impl Prober {
         })
         .encode(&mut wire);
         Some(OutgoingProbe {
-            from: (from, local_port),
-            to: (to, remote_port),
-            oif,
+            from: route.from,
+            to: route.to,
+            oif: route.oif,
             wire,
         })
     }
@@ -443,6 +476,7 @@ impl Prober {
             return false;
         }
         self.peer_kind.store(capability.kind as u32, Relaxed);
+        self.peer_takes_repairs.store(reply.takes_repairs, Relaxed);
         if let Some(sample) = probe::rtt_sample_us(sent_ns, now) {
             book.rtt.sample(sample);
             book.min_rtt.sample(sample, now);

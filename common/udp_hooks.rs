@@ -17,6 +17,9 @@ use crate::parse::Ipv4;
 
 /// The most bytes a send hook may put before a datagram's payload.
 pub(crate) const HEADER_MAX: usize = bindings::UDP_MPATH_HDR_MAX as usize;
+/// The UDP header's length: an arriving skb's payload starts this far into its data.
+const UDP_HEADER: usize = 8;
+
 /// The longest datagram [`xmit`] sends.
 pub(crate) const XMIT_MAX: usize = bindings::UDP_MPATH_XMIT_MAX as usize;
 
@@ -80,6 +83,34 @@ pub(crate) struct Routed<'a> {
     pub(crate) header: &'a mut [u8; HEADER_MAX],
 }
 
+/// A datagram that got a header, built, just before it is sent, as the built hook sees it
+/// (read-only).
+pub(crate) struct Built<'a> {
+    pub(crate) net: NetId,
+    /// The path the steer hook chose.
+    pub(crate) path: u8,
+    /// The header the header hook wrote.
+    pub(crate) header: &'a [u8; HEADER_MAX],
+    /// The length of its payload after the header.
+    pub(crate) len: usize,
+    skb: *const bindings::sk_buff,
+    offset: u32,
+    _call: PhantomData<&'a bindings::sk_buff>,
+}
+
+impl Built<'_> {
+    /// Copies the first `out.len()` bytes of the payload after the header into `out`
+    /// (`EFAULT` if it is shorter).
+    pub(crate) fn copy_payload(&self, out: &mut [u8]) -> Result {
+        let at = i32::try_from(self.offset).map_err(|_| EINVAL)?;
+        let len = i32::try_from(out.len()).map_err(|_| EINVAL)?;
+        // SAFETY: `skb` is the built datagram handed to this hook call, alive and unchanged
+        // for it (the patch's contract); `skb_copy_bits` only reads it, checks the range
+        // against its length, and writes `len` bytes to `out`, which has room for them.
+        to_result(unsafe { bindings::skb_copy_bits(self.skb, at, out.as_mut_ptr().cast(), len) })
+    }
+}
+
 /// A module's send-side policy; runs in softirq or process context under RCU.
 pub(crate) trait SendHook {
     /// Chooses the datagram's path before it is routed; returns whether it changed it. Ports
@@ -90,6 +121,41 @@ pub(crate) trait SendHook {
     /// routed; returns its length (at most `room`; 0 for none). Not called for corked, GSO or
     /// zerocopy sends.
     fn header(datagram: Routed<'_>) -> usize;
+
+    /// Sees a datagram that [`SendHook::header`] gave a header, once it is built, just before
+    /// it is sent. Nothing by default.
+    fn built(_datagram: &Built<'_>) {}
+}
+
+/// Called by the patched `udp_sendmsg` for a datagram that got a header, built, while `H` is
+/// registered.
+///
+/// # Safety
+///
+/// `tx` and `skb` are valid and non-NULL for the duration of the call, `skb` is not changed
+/// during it, its payload after the header is the `len` bytes at `offset`, and the call runs
+/// under `rcu_read_lock()` (the contract of `udp_mpath_send_ops.built`).
+unsafe extern "C" fn built_trampoline<H: SendHook>(
+    net: *const bindings::net,
+    tx: *const bindings::udp_mpath_tx,
+    skb: *const bindings::sk_buff,
+    offset: c_uint,
+    len: c_uint,
+) {
+    // SAFETY: The patch passes a valid, non-NULL pointer for the call's duration.
+    let tx = unsafe { &*tx };
+    let Ok(path) = u8::try_from(tx.path) else {
+        return;
+    };
+    H::built(&Built {
+        net: NetId::from_raw(net),
+        path,
+        header: &tx.hdr,
+        len: len as usize,
+        skb,
+        offset,
+        _call: PhantomData,
+    });
 }
 
 /// Called by the patched `udp_sendmsg` for every IPv4 datagram while `H` is registered.
@@ -167,8 +233,7 @@ impl SendOps {
         Self(bindings::udp_mpath_send_ops {
             steer: Some(steer_trampoline::<H>),
             header: Some(header_trampoline::<H>),
-            // Loss recovery's hook (issue 15) is not wired yet.
-            built: None,
+            built: Some(built_trampoline::<H>),
         })
     }
 
@@ -241,6 +306,38 @@ impl Arriving<'_> {
     /// message); `None` for a longer datagram.
     pub(crate) fn whole_payload(&self) -> Option<&[u8]> {
         (self.head_len == self.len).then(|| self.head())
+    }
+
+    /// Copies `out.len()` bytes of the payload from byte `offset` on into `out` (the payload
+    /// as it is now: after a [`Arriving::strip`], what follows the removed bytes). `EFAULT`
+    /// if the payload is shorter.
+    pub(crate) fn copy_payload(&self, offset: usize, out: &mut [u8]) -> Result {
+        let at = i32::try_from(UDP_HEADER + offset).map_err(|_| EINVAL)?;
+        let len = i32::try_from(out.len()).map_err(|_| EINVAL)?;
+        // SAFETY: `skb` is the datagram handed to this hook call, alive for it; its data
+        // starts at the UDP header there (the patch's contract, which `udp_mpath_describe`
+        // and `udp_mpath_strip` keep), and `skb_copy_bits` checks the range against the
+        // skb's length and writes `len` bytes to `out`, which has room for them.
+        to_result(unsafe { bindings::skb_copy_bits(self.skb, at, out.as_mut_ptr().cast(), len) })
+    }
+
+    /// A new datagram like this one (its interface, addresses and ports, as rewritten so
+    /// far) with `payload` as its payload, at most as long as this one's: a datagram rebuilt
+    /// from the repair data that this one carried. `None` if memory is short, or if its
+    /// route is going away (it could not be kept).
+    pub(crate) fn rebuild(&self, payload: &[u8]) -> Option<HeldDatagram> {
+        let len = u32::try_from(payload.len()).ok()?;
+        // SAFETY: `skb` is the datagram handed to this hook call, its checksum verified by a
+        // strip (the callers' order); `udp_mpath_rebuild` only reads it and `payload`, and
+        // returns a new skb of its own or NULL.
+        let copy = unsafe { bindings::udp_mpath_rebuild(self.skb, payload.as_ptr().cast(), len) };
+        let copy = NonNull::new(copy)?;
+        // Owned from here: dropped, it is freed.
+        let held = HeldDatagram(copy);
+        // SAFETY: The copy is ours; its route was copied from the original's, which may be
+        // borrowed for this RCU section only: `udp_mpath_hold` takes a reference, or says it
+        // cannot.
+        unsafe { bindings::udp_mpath_hold(held.0.as_ptr()) }.then_some(held)
     }
 
     /// Verifies the checksum of a datagram the hook consumes (a control message), so that a

@@ -1313,6 +1313,95 @@ data_loss_ok() {
 	[ "$p" -lt 1000 ] || { fail "clean path reads 0.1 % or more"; return 1; }
 }
 
+# fec_stream N: sends N numbered 1000-byte datagrams from cli at 2,000 a second to srv's
+# receiver, and sets FEC_STREAM to "unique duplicates inversions malformed" as it counted
+# them.
+fec_stream() {
+	FEC_STREAM=
+	start_receiver "$TUNNEL_PORT" "$1" 15 --size 1000 || return 1
+	in_cli "$UDP_TOOL" send --dst "$SRV_PRIMARY" --port "$TUNNEL_PORT" --count "$1" --size 1000 \
+		--pps 2000 >/dev/null || return 1
+	finish_receiver
+	FEC_STREAM="$(json_get "$RECV_OUT" unique) $(json_get "$RECV_OUT" duplicates)"
+	FEC_STREAM+=" $(json_get "$RECV_OUT" inversions) $(json_get "$RECV_OUT" malformed)"
+}
+
+# Loss recovery: 5 % netem loss on both paths (each direction), split 50, 10,000 datagrams.
+# Without FEC about 95 % arrive (bound 92..98 %). With `fec 10:4` and `recv/fec 1`, at least
+# 99.5 % arrive, none twice, in order: a code of 10 + 4 leaves 0.0155 % lost at 5 %
+# independent loss (fec.rs residual_loss_ppb, unit-tested: p * P(Bin(13, p) >= 4)), so the
+# bound has a 30-fold margin for what is not independent (probes share the loss, groups
+# flushed before they fill). The sender sent about 4 repairs per 10 datagrams (bound
+# 300..500 per 1,000), and the receiver counted what it rebuilt.
+fec_ok() {
+	local n=10000 rc=0 plain coded u d inv bad repairs rebuilt r0
+	path_netem 0 "$RATE" "$DELAY_MS" 5 && path_netem 1 "$RATE" "$DELAY_MS" 5 || return 1
+	in_cli sh -c "echo 50 > $SYSFS/split && echo split > $SYSFS/scheduler" || return 1
+	mpudp_probing "$NS_SRV" && mpudp_probing "$NS_CLI" && wait_peer_kind "$NS_CLI" mpudp || rc=1
+	[ "$rc" = 0 ] && { fec_stream "$n" || rc=1; }
+	plain=$FEC_STREAM
+	in_srv sh -c "echo 1 > $SYSFS/recv/fec" && in_cli sh -c "echo 10:4 > $SYSFS/fec" || rc=1
+	for _ in $(seq 30); do
+		[ "$(knob "$NS_CLI" peer_fec)" = 1 ] && break
+		sleep 0.1
+	done
+	r0=$(knob "$NS_CLI" tx_fec_repairs)
+	[ "$rc" = 0 ] && { fec_stream "$n" || rc=1; }
+	coded=$FEC_STREAM
+	repairs=$(($(knob "$NS_CLI" tx_fec_repairs) - r0))
+	rebuilt=$(knob "$NS_SRV" recv/rx_fec_rebuilt)
+	ktap_print_msg "without FEC: unique/duplicates/inversions $plain; with 10:4: $coded;" \
+		"peer_fec $(knob "$NS_CLI" peer_fec), repairs sent $repairs ($(knob "$NS_CLI" tx_fec_repair_errors) errors)," \
+		"srv repairs $(knob "$NS_SRV" recv/rx_fec_repairs) rebuilt $rebuilt unneeded $(knob "$NS_SRV" recv/rx_fec_unneeded)" \
+		"unrecoverable $(knob "$NS_SRV" recv/rx_fec_unrecoverable) evicted $(knob "$NS_SRV" recv/rx_fec_evicted)" \
+		"duplicates dropped $(knob "$NS_SRV" recv/rx_fec_duplicates); srv reorder: $(reorder_counters)"
+	in_cli sh -c "echo off > $SYSFS/fec" && in_srv sh -c "echo 0 > $SYSFS/recv/fec" || rc=1
+	path_netem 0 "$RATE" "$DELAY_MS" 0 && path_netem 1 "$RATE" "$DELAY_MS" 0 || rc=1
+	[ "$rc" = 0 ] || return 1
+	read -r u d inv bad <<<"$coded"
+	[ "$bad" -eq 0 ] || { fail "$bad datagrams arrived not as sent"; return 1; }
+	[ "$d" -eq 0 ] || { fail "$d datagrams delivered twice"; return 1; }
+	[ "$rebuilt" -gt 0 ] || { fail "nothing rebuilt"; return 1; }
+	# A debug kernel forwards less than 2,000 datagrams a second: its queues add loss.
+	rate_bounds || return "$KSFT_SKIP"
+	[ "$u" -ge $((n * 995 / 1000)) ] || { fail "with FEC only $u of $n arrived, want >= 99.5 %"; return 1; }
+	[ "$inv" -eq 0 ] || { fail "$inv datagrams out of order"; return 1; }
+	[ "$repairs" -ge $((n * 3 / 10)) ] && [ "$repairs" -le $((n * 5 / 10)) ] ||
+		{ fail "$repairs repairs for $n datagrams, want 300..500 per 1000"; return 1; }
+	read -r u d inv bad <<<"$plain"
+	[ "$u" -ge $((n * 92 / 100)) ] && [ "$u" -le $((n * 98 / 100)) ] ||
+		{ fail "without FEC $u of $n arrived, want 92..98 %"; return 1; }
+}
+
+# A sender with `fec 10:4` and a peer that does not take repairs (`recv/fec 0`, or a peer
+# from before loss recovery): no repair datagram leaves, and the tunnel is as without FEC:
+# every datagram arrives once, and cli's interfaces sent no more packets than its datagrams,
+# its probes and its answers to srv's probes (and a few ARP packets).
+fec_peer_off_ok() {
+	local n=3000 rc=0 got r0 wire0 wire data probes
+	in_cli sh -c "echo 50 > $SYSFS/split && echo 10:4 > $SYSFS/fec" || return 1
+	mpudp_probing "$NS_SRV" && mpudp_probing "$NS_CLI" && wait_peer_kind "$NS_CLI" mpudp || rc=1
+	r0=$(knob "$NS_CLI" tx_fec_repairs)
+	wire0=$(($(ifstat "$NS_CLI" eth0 tx_packets) + $(ifstat "$NS_CLI" eth1 tx_packets)))
+	data=$(($(knob "$NS_CLI" paths/primary/tx_datagrams) + $(knob "$NS_CLI" paths/secondary/tx_datagrams)))
+	probes=$(($(knob "$NS_CLI" paths/primary/probes_sent) + $(knob "$NS_CLI" paths/secondary/probes_sent) +
+		$(knob "$NS_CLI" recv/probes_answered)))
+	[ "$rc" = 0 ] && { fec_stream "$n" || rc=1; }
+	got=$FEC_STREAM
+	wire=$(($(ifstat "$NS_CLI" eth0 tx_packets) + $(ifstat "$NS_CLI" eth1 tx_packets) - wire0))
+	data=$(($(knob "$NS_CLI" paths/primary/tx_datagrams) + $(knob "$NS_CLI" paths/secondary/tx_datagrams) - data))
+	probes=$(($(knob "$NS_CLI" paths/primary/probes_sent) + $(knob "$NS_CLI" paths/secondary/probes_sent) +
+		$(knob "$NS_CLI" recv/probes_answered) - probes))
+	ktap_print_msg "peer_fec $(knob "$NS_CLI" peer_fec); repairs $(($(knob "$NS_CLI" tx_fec_repairs) - r0));" \
+		"cli sent $wire packets for $data datagrams and $probes probes and answers; receiver: $got"
+	in_cli sh -c "echo off > $SYSFS/fec" || rc=1
+	[ "$rc" = 0 ] || return 1
+	[ "$(knob "$NS_CLI" peer_fec)" = 0 ] || { fail "the peer is taken to take repairs"; return 1; }
+	[ "$(knob "$NS_CLI" tx_fec_repairs)" = "$r0" ] || { fail "repairs were sent"; return 1; }
+	[ "$wire" -le $((data + probes + 10)) ] || { fail "$wire packets left for $data datagrams and $probes probes and answers"; return 1; }
+	[ "${got%% *}" -eq "$n" ] || { fail "not every datagram arrived"; return 1; }
+}
+
 # A peer that does not answer probes: the paths stay unknown and the fixed split applies,
 # even with the rtt scheduler selected.
 no_responder_ok() {
@@ -1463,7 +1552,7 @@ dmesg_clean_ok() {
 }
 
 ktap_print_header
-ktap_set_plan 57
+ktap_set_plan 59
 
 dmesg -C
 # Multi-threaded QEMU TCG can run a stale int3 after the kernel re-patched a static branch
@@ -1542,6 +1631,8 @@ check "probes travel in the tunnel's 5-tuple on both paths; no socket, thread or
 check "recv/probing 0 and rmmod mpudp_recv tell the peer: plain within $CLOSING_MAX_MS ms, at most one probe round reaches the socket" closing_ok
 check "a peer that never answers probes gets no header; datagrams arrive unmodified" plain_peer_ok
 check "a peer without probe responder: fixed split still works" no_responder_ok
+check "loss recovery: 5 % loss on both paths, fec 10:4: >= 99.5 % of 10000 arrive, once, in order (95 % without)" fec_ok
+check "loss recovery: a peer that takes no repairs gets none; the tunnel is as without FEC" fec_peer_off_ok
 check "configuration belongs to its namespace; user-namespace root cannot write" namespaces_ok
 check "$MANY_NS namespaces hold their own state at once, freed when they go" many_namespaces_ok
 check "fuzz: $FUZZ_WRITES random writes per file, rejects keep the value, accepts read back canonically" fuzz_ok

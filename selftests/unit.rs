@@ -169,6 +169,49 @@ fn scheduler_names_and_bounded_numbers() {
     for s in [Scheduler::Split, Scheduler::Rtt, Scheduler::Rate] {
         assert_eq!(parse_scheduler(s.name().as_bytes()), Ok(s));
     }
+    assert_eq!(parse_fec(b"off\n", 32, 8), Ok(Fec::Off));
+    assert_eq!(
+        parse_fec(b"10:2\n", 32, 8),
+        Ok(Fec::Ratio {
+            data: 10,
+            repairs: 2
+        })
+    );
+    assert_eq!(
+        parse_fec(b"32:8", 32, 8),
+        Ok(Fec::Ratio {
+            data: 32,
+            repairs: 8
+        })
+    );
+    for bad in [
+        &b"33:1"[..],
+        b"10:9",
+        b"0:1",
+        b"1:0",
+        b"10:",
+        b":2",
+        b"10",
+        b"10:2:1",
+        b"10 :2",
+        b"10:02",
+        b"10:2\n\n",
+        b"10\n:2",
+        b"OFF",
+        b"",
+    ] {
+        assert_eq!(parse_fec(bad, 32, 8), Err(Invalid::BadFec), "{bad:?}");
+    }
+    for value in [
+        Fec::Off,
+        Fec::Ratio {
+            data: 7,
+            repairs: 3,
+        },
+    ] {
+        let shown = format!("{value}");
+        assert_eq!(parse_fec(shown.as_bytes(), 32, 8), Ok(value));
+    }
     assert_eq!(parse_in_range(b"10", 10, 10_000), Ok(10));
     assert_eq!(parse_in_range(b"9", 10, 10_000), Err(Invalid::OutOfRange));
     assert_eq!(
@@ -982,6 +1025,7 @@ mod path_control {
             rx_bytes: 1 << 40,
             rx_datagrams: 12345,
             capacity_kbps: 9_876,
+            takes_repairs: true,
         });
         let unknown = Control::UnknownSession { path: 0, token: 5 };
         let closing = Control::Closing { path: 7, token: 6 };
@@ -993,6 +1037,7 @@ mod path_control {
             rx_bytes: 0,
             rx_datagrams: 0,
             capacity_kbps: 0,
+            takes_repairs: false,
         });
         for message in [probe, reply, unknown, closing, unmeasured] {
             let mut wire = [0u8; PROBE_LEN];
@@ -1012,6 +1057,12 @@ mod path_control {
             panic!("not a reply");
         };
         assert_eq!(read.loss_ppm, 1_000_000);
+        // The repair flag is the path byte's bit 7, in replies only; the path stays whole.
+        assert_eq!(wire[3], 0x87);
+        let mut closing_wire = [0u8; PROBE_LEN];
+        let len = closing.encode(&mut closing_wire);
+        closing_wire[3] |= 0x80;
+        assert_eq!(Control::decode(&closing_wire[..len]), None);
     }
 
     #[test]
@@ -1063,6 +1114,7 @@ mod path_control {
             rx_bytes: 0,
             rx_datagrams: 0,
             capacity_kbps: 0,
+            takes_repairs: true,
         })
         .encode(&mut wire);
         assert!(
@@ -2329,5 +2381,24 @@ mod fec_window {
             assert!(p.len() <= super::fec::MAX_PAYLOAD);
         }
         assert!(outcome.rebuilt + outcome.unrecoverable as usize == 1);
+    }
+}
+
+mod fec_window_zeroed {
+    use super::fec_rx::*;
+
+    #[test]
+    fn an_all_zero_window_is_an_empty_one() {
+        // The kernel allocates the window zeroed in place (FecWindow's documented invariant).
+        // SAFETY: The test checks that invariant: every field is an integer, a bool or a
+        // `#[repr(u8)]` enum whose first variant is 0.
+        let mut zeroed: Box<FecWindow> = unsafe { Box::new_zeroed().assume_init() };
+        assert_eq!(zeroed.data(0, b"first").0, DataVerdict::New);
+        assert_eq!(zeroed.data(0, b"first").0, DataVerdict::Duplicate);
+        assert_eq!(zeroed.data(5, b"x").0, DataVerdict::New);
+        // A failed copy keeps nothing: the same datagram again is new.
+        assert_eq!(zeroed.data_from(9, 3, |_| false).0, DataVerdict::New);
+        assert_eq!(zeroed.data(9, b"abc").0, DataVerdict::New);
+        assert_eq!(zeroed.rebuilt().count(), 0);
     }
 }

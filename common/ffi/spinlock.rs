@@ -85,6 +85,41 @@ impl<T> SoftirqLock<T> {
     }
 }
 
+impl<T> SoftirqLock<T> {
+    /// Takes the lock with bottom halves off on this CPU while it is held: in process
+    /// context, or in softirq context, for state that a softirq also takes and whose holder
+    /// may send (sending with interrupts off is not allowed; with softirqs off it is).
+    pub(crate) fn lock_bh(&self) -> Option<BhGuard<'_, T>> {
+        if !self.ready.load(Ordering::Acquire) {
+            return None;
+        }
+        // SAFETY: Initialised (`ready`); released by the guard's drop. Without PREEMPT_RT
+        // (refused at build time below) a `spinlock_t` is a union whose one member is its
+        // `raw_spinlock_t`, at offset 0: the C inline `spin_lock_bh` takes that same one.
+        unsafe { bindings::_raw_spin_lock_bh(self.raw.get().cast()) };
+        Some(BhGuard {
+            lock: self,
+            _not_send: PhantomData,
+        })
+    }
+}
+
+#[cfg(CONFIG_PREEMPT_RT)]
+compile_error!("SoftirqLock::lock_bh assumes that spinlock_t is a raw spinlock");
+
+/// The lock held with bottom halves off; derefs to the data.
+pub(crate) struct BhGuard<'a, T> {
+    lock: &'a SoftirqLock<T>,
+    _not_send: PhantomData<*mut ()>,
+}
+
+impl<T> Drop for BhGuard<'_, T> {
+    fn drop(&mut self) {
+        // SAFETY: Taken with `_raw_spin_lock_bh` by `lock_bh`, on this CPU.
+        unsafe { bindings::_raw_spin_unlock_bh(self.lock.raw.get().cast()) };
+    }
+}
+
 /// The lock held in softirq context; derefs to the data.
 pub(crate) struct SoftirqGuard<'a, T> {
     lock: &'a SoftirqLock<T>,
@@ -132,3 +167,4 @@ macro_rules! guard_deref {
 }
 guard_deref!(SoftirqGuard);
 guard_deref!(IrqGuard);
+guard_deref!(BhGuard);
