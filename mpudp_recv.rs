@@ -574,6 +574,17 @@ impl RecvState {
         }
     }
 
+    /// Rewrites a datagram from one of the peer's alternate addresses as if it had come
+    /// over the primary path: from the peer's primary address, to the learned local primary
+    /// address (until one is learned, its destination stays). Data and repairs alike, so
+    /// that a datagram rebuilt from a repair looks as the data of its path does.
+    fn rewrite_as_primary(&self, d: &mut Arriving<'_>, peer: &Peer) -> Result {
+        let learned = self.primary_local.load(Relaxed);
+        let local = if learned != 0 { Ipv4(learned) } else { d.daddr };
+        let (sport, dport) = (d.sport, d.dport);
+        d.rewrite(peer.primary, sport, local, dport)
+    }
+
     /// The counters of the path with index `path` (the header's numbering).
     fn path_counters(&self, path: usize) -> &PathCounters {
         // The header's path is below MAX_PATHS (`DataHeader::decode`), a probe's too.
@@ -637,14 +648,9 @@ impl RecvHook for Policy {
             ns.count_path_seq(repair.path.into(), repair.path_seq);
             // Rebuilt datagrams are copies of this one: they must look as data from this
             // path does.
-            if from_path != PRIMARY {
-                let learned = ns.primary_local.load(Relaxed);
-                let local = if learned != 0 { Ipv4(learned) } else { d.daddr };
-                let (sport, dport) = (d.sport, d.dport);
-                if d.rewrite(peer.primary, sport, local, dport).is_err() {
-                    ns.rewrite_errors.add(1u64, Relaxed);
-                    return Verdict::Drop;
-                }
+            if from_path != PRIMARY && ns.rewrite_as_primary(d, &peer).is_err() {
+                ns.rewrite_errors.add(1u64, Relaxed);
+                return Verdict::Drop;
             }
             ns.fec_repair(d, &repair, symbol_len, config.reorder);
             return Verdict::Consumed;
@@ -669,10 +675,7 @@ impl RecvHook for Policy {
             }
         }
         if from_path != PRIMARY {
-            let learned = ns.primary_local.load(Relaxed);
-            let local = if learned != 0 { Ipv4(learned) } else { d.daddr };
-            let (sport, dport) = (d.sport, d.dport);
-            if d.rewrite(peer.primary, sport, local, dport).is_ok() {
+            if ns.rewrite_as_primary(d, &peer).is_ok() {
                 ns.path_counters(sequenced.map_or(from_path, |h| h.path.into()))
                     .count(d.len);
             } else {
