@@ -857,6 +857,10 @@ static FILES: SysfsGroup = SysfsGroup::new(
             writable: false,
         },
         File {
+            name: c"reorder_skipped",
+            writable: false,
+        },
+        File {
             name: c"reorder_resyncs",
             writable: false,
         },
@@ -947,6 +951,7 @@ impl SysfsFiles for Policy {
                     b"reorder_timeout" => c.timeout,
                     b"reorder_overflow" => c.overflow,
                     b"reorder_late" => c.late,
+                    b"reorder_skipped" => c.skipped,
                     b"reorder_resyncs" => c.resyncs,
                     b"reorder_deepest" => c.deepest,
                     b"reorder_holding" => snap.held as u64,

@@ -164,8 +164,13 @@ struct FecSent {
     repairs: Atomic<u64>,
     /// Repair datagrams that could not be sent (no usable path, no route, no memory).
     repair_errors: Atomic<u64>,
-    /// Sequenced datagrams not coded: longer than a symbol takes.
+    /// Sequenced datagrams not coded (or not copied, in redundant mode): longer than a
+    /// symbol takes.
     uncoded: Atomic<u64>,
+    /// Redundant mode's copies handed to the IP layer, one per other usable path.
+    copies: Atomic<u64>,
+    /// Copies that could not be sent (no route, no memory).
+    copy_errors: Atomic<u64>,
 }
 
 /// The FEC timer's owner: the state it is a field of, seen through the timer's offset.
@@ -287,6 +292,13 @@ struct SendState {
     fec: SoftirqLock<FecSender>,
     fec_timer: SoftTimer,
     fec_sent: FecSent,
+    /// `auto`'s reading: the loss the tunnel's datagrams met over the latest probe round
+    /// that sent any (each path's data loss weighted by its datagrams), in ppm; the repairs
+    /// a full group of [`fec::AUTO_SPAN`] needs at that loss; and each path's datagram count
+    /// at that round's end. Written by the timer only.
+    fec_auto_loss_ppm: Atomic<u32>,
+    fec_auto_repairs: Atomic<u32>,
+    fec_auto_marks: [Atomic<u64>; MAX_PATHS],
 }
 
 impl NsState for SendState {
@@ -316,7 +328,12 @@ impl NsState for SendState {
             repairs: Atomic::new(0),
             repair_errors: Atomic::new(0),
             uncoded: Atomic::new(0),
+            copies: Atomic::new(0),
+            copy_errors: Atomic::new(0),
         },
+        fec_auto_loss_ppm: Atomic::new(0),
+        fec_auto_repairs: Atomic::new(0),
+        fec_auto_marks: [const { Atomic::new(0) }; MAX_PATHS],
     };
 
     unsafe fn set_up(&self) -> Result {
@@ -690,7 +707,11 @@ impl TimerOwner for SendState {
 impl SendState {
     /// Where the prober sends, as configured now.
     fn tunnel(&self) -> Tunnel {
-        let config = self.config();
+        self.tunnel_of(&self.config())
+    }
+
+    /// The tunnel as configuration `config` describes it.
+    fn tunnel_of(&self, config: &SendConfig) -> Tunnel {
         Tunnel {
             peer: config.peer,
             port: config.port,
@@ -716,6 +737,8 @@ impl SendState {
         self.round_load_kbps.store(0, Relaxed);
         self.last_round_kbps.store(0, Relaxed);
         self.round_load_mark_ns.store(0, Relaxed);
+        self.fec_auto_loss_ppm.store(0, Relaxed);
+        self.fec_auto_repairs.store(0, Relaxed);
         self.prober.start(net, peer);
     }
 
@@ -731,15 +754,18 @@ impl SendState {
         self.fec_timer.cancel();
     }
 
-    /// Codes datagram `d` into the open group (the built hook), sending the group's repairs
-    /// first if it was full, or if `d` does not fit it.
+    /// Loss recovery for datagram `d` (the built hook): codes it into the open group,
+    /// sending the group's repairs first if it was full, or if `d` does not fit it; or, in
+    /// redundant mode, sends its copies. Only for a peer that takes repairs.
     fn fec_built(&self, d: &Built<'_>, config: &SendConfig) {
-        let Fec::Ratio { data, repairs } = config.fec else {
-            return;
+        let wanted = match config.fec {
+            Fec::Off => return,
+            Fec::Ratio { data, repairs } => (data, repairs),
+            // At most 8: `auto_repairs`.
+            Fec::Auto => (fec::AUTO_SPAN, self.fec_auto_repairs.load(Relaxed) as u8),
+            Fec::Redundant => (0, 0),
         };
-        if !self.prober.peer_takes_repairs.load(Relaxed)
-            || self.prober.peer_kind.load(Relaxed) != PeerKind::Mpudp as u32
-        {
+        if !self.peer_takes_repairs() {
             return;
         }
         let Some(header) = DataHeader::decode(d.header) else {
@@ -752,10 +778,20 @@ impl SendState {
         let Some(net) = fec.net else {
             return;
         };
-        if fec.encoder.ratio() != (data, repairs) {
-            // The setting changed: the open group was coded under the old one.
-            fec.drop_group();
-            fec.encoder.set_ratio(data, repairs);
+        if fec.encoder.ratio() != wanted && fec.encoder.group().is_some() {
+            // The setting, or `auto`'s need, changed: the open group was coded under the old
+            // one, and its repairs go as they are.
+            self.send_repairs(fec, net, config);
+        }
+        if config.fec == Fec::Redundant {
+            self.send_copies(fec, net, d, header, config);
+            return;
+        }
+        if wanted.1 == 0 {
+            return;
+        }
+        if fec.encoder.ratio() != wanted {
+            fec.encoder.set_ratio(wanted.0, wanted.1);
         }
         if fec.full {
             self.send_repairs(fec, net, config);
@@ -796,6 +832,64 @@ impl SendState {
         }
     }
 
+    /// Whether repairs (and copies) may go to the peer: it is an MPUDP peer whose replies
+    /// say it takes them.
+    fn peer_takes_repairs(&self) -> bool {
+        self.prober.peer_takes_repairs.load(Relaxed)
+            && self.prober.peer_kind.load(Relaxed) == PeerKind::Mpudp as u32
+    }
+
+    /// Redundant mode: sends a copy of datagram `d` (whose header is `header`) on every
+    /// other path of the tunnel that is not down, with that path's header: the same
+    /// per-peer sequence number, the path's next number. The receiver's FEC window
+    /// delivers whichever comes first and drops the rest as duplicates. With the FEC lock
+    /// held and softirqs off.
+    fn send_copies(
+        &self,
+        fec: &mut FecSender,
+        net: NetId,
+        d: &Built<'_>,
+        header: DataHeader,
+        config: &SendConfig,
+    ) {
+        let Some(body) = fec.wire.get_mut(seq::HEADER_LEN..seq::HEADER_LEN + d.len) else {
+            self.fec_sent.uncoded.add(1u64, Relaxed);
+            return;
+        };
+        if d.copy_payload(body).is_err() {
+            self.fec_sent.copy_errors.add(1u64, Relaxed);
+            return;
+        }
+        let tunnel = self.tunnel_of(config);
+        let sent_us = (ffi::now_ns() / 1000) as u32;
+        for (path, status) in self.prober.paths.iter().enumerate().take(config.paths()) {
+            if path == usize::from(d.path) || status.state() == PathState::Down {
+                continue;
+            }
+            // SAFETY: `net` is alive: `stop_fec` clears it (under this lock) before its
+            // namespace goes.
+            let Some(route) = (unsafe { prober::path_route(net, &tunnel, path) }) else {
+                self.fec_sent.copy_errors.add(1u64, Relaxed);
+                continue;
+            };
+            let copy = DataHeader {
+                path: path as u8,
+                path_seq: status.next_path_seq.fetch_add(1u32, Relaxed),
+                sent_us,
+                ..header
+            };
+            if let Some(head) = fec.wire.get_mut(..seq::HEADER_LEN) {
+                head.copy_from_slice(&copy.encode());
+            }
+            let wire = fec.wire.get(..seq::HEADER_LEN + d.len).unwrap_or(&[]);
+            // SAFETY: As above.
+            match unsafe { udp_hooks::xmit(net, route.from, route.to, route.oif, wire) } {
+                Ok(()) => self.fec_sent.copies.add(1u64, Relaxed),
+                Err(_) => self.fec_sent.copy_errors.add(1u64, Relaxed),
+            }
+        }
+    }
+
     /// From the FEC timer (softirq): sends the open group's repairs if it is full or has
     /// been open for the flush time; otherwise sets the timer for when it will have.
     fn fec_timer_fired(&self) {
@@ -826,28 +920,45 @@ impl SendState {
             fec.drop_group();
             return;
         };
-        let tunnel = self.tunnel();
+        let tunnel = self.tunnel_of(config);
         let paths = config.paths().min(MAX_PATHS);
-        let mut order = [0usize; MAX_PATHS];
-        let mut usable = 0;
-        for i in 0..paths {
-            let down = self
-                .prober
+        let usable_path = |i: usize| {
+            self.prober
                 .paths
                 .get(i)
-                .is_some_and(|p| p.state() == PathState::Down);
-            if !down {
-                if let Some(slot) = order.get_mut(usable) {
-                    *slot = i;
-                    usable += 1;
-                }
+                .is_some_and(|p| p.state() != PathState::Down)
+        };
+        // By selection, fewest of the group's datagrams first, then by index: at most
+        // MAX_PATHS² steps, and no panic path (the slice sorts' order check has one).
+        let mut order = [0usize; MAX_PATHS];
+        let mut taken = [false; MAX_PATHS];
+        let mut usable = 0;
+        for slot in order.iter_mut() {
+            let next = (0..paths)
+                .filter(|&i| usable_path(i) && !taken.get(i).copied().unwrap_or(true))
+                .min_by_key(|&i| (fec.group_paths.get(i).copied().unwrap_or(0), i));
+            let Some(i) = next else {
+                break;
+            };
+            if let Some(t) = taken.get_mut(i) {
+                *t = true;
             }
+            *slot = i;
+            usable += 1;
         }
-        let order = order.get_mut(..usable).unwrap_or(&mut []);
-        order.sort_unstable_by_key(|&i| (fec.group_paths.get(i).copied().unwrap_or(0), i));
+        let order = order.get(..usable).unwrap_or(&[]);
         let token = self.token.load(Relaxed);
         let len = group.symbol_len;
-        for j in 0..group.repairs {
+        // `auto` sends what this group's size needs at the measured loss (a group that the
+        // flush closed early needs fewer than a full one); a fixed ratio, all it has.
+        let count = match config.fec {
+            Fec::Auto => group.repairs.min(fec::auto_repairs(
+                group.covered.count_ones(),
+                self.fec_auto_loss_ppm.load(Relaxed),
+            )),
+            _ => group.repairs,
+        };
+        for j in 0..count {
             let Some(&path) = order.get(usize::from(j) % usable.max(1)) else {
                 self.fec_sent.repair_errors.add(1u64, Relaxed);
                 continue;
@@ -893,7 +1004,63 @@ impl SendState {
         // Both take their steps whichever is selected, so that selecting one applies its
         // current shares at once.
         self.rtt_step();
-        self.rate_step(self.config().paths());
+        let paths = self.config().paths();
+        self.rate_step(paths);
+        self.fec_auto_step(paths);
+    }
+
+    /// `auto`'s reading after each probe round: the tunnel's loss over the round's
+    /// datagrams, and the repairs a full group needs at it. A round that sent nothing on a
+    /// path with a loss reading keeps the last reading. Bounded: one residual per repair
+    /// count (`fec::auto_repairs`).
+    fn fec_auto_step(&self, paths: usize) {
+        let mut sent = [(0u64, 0u32); MAX_PATHS];
+        for (((slot, counters), mark), status) in sent
+            .iter_mut()
+            .zip(&self.paths)
+            .zip(&self.fec_auto_marks)
+            .zip(&self.prober.paths)
+            .take(paths)
+        {
+            let now = counters.datagrams.load(Relaxed);
+            let sent = now.wrapping_sub(mark.load(Relaxed));
+            mark.store(now, Relaxed);
+            // A path the peer has no reading of (none yet, or idle for the whole window)
+            // says nothing: counted as loss-free, it would turn repairs off at the start of
+            // every stream that follows a pause.
+            let loss = status.data_loss_ppm.load(Relaxed);
+            if loss != control::LOSS_UNKNOWN {
+                *slot = (sent, loss);
+            }
+        }
+        let Some(loss) = fec::mixed_loss_ppm(sent.get(..paths).unwrap_or(&[])) else {
+            return;
+        };
+        self.fec_auto_loss_ppm.store(loss, Relaxed);
+        self.fec_auto_repairs.store(
+            fec::auto_repairs(fec::AUTO_SPAN.into(), loss).into(),
+            Relaxed,
+        );
+    }
+
+    /// What loss recovery does now, for `fec_active`: off (also while the peer does not
+    /// take repairs, or `auto` measures no loss to repair), the ratio in use, or
+    /// redundant.
+    fn fec_active(&self, config: &SendConfig) -> Fec {
+        if !self.peer_takes_repairs() {
+            return Fec::Off;
+        }
+        match config.fec {
+            // At most 8: `auto_repairs`.
+            Fec::Auto => match self.fec_auto_repairs.load(Relaxed) as u8 {
+                0 => Fec::Off,
+                repairs => Fec::Ratio {
+                    data: fec::AUTO_SPAN,
+                    repairs,
+                },
+            },
+            other => other,
+        }
     }
 
     /// The `rate` scheduler: new weights from the tunnel's first `paths` paths' capacity,
@@ -985,6 +1152,22 @@ static FILES: SysfsGroup = SysfsGroup::new(
         },
         File {
             name: c"peer_fec",
+            writable: false,
+        },
+        File {
+            name: c"fec_active",
+            writable: false,
+        },
+        File {
+            name: c"fec_loss_ppm",
+            writable: false,
+        },
+        File {
+            name: c"tx_fec_copies",
+            writable: false,
+        },
+        File {
+            name: c"tx_fec_copy_errors",
             writable: false,
         },
         File {
@@ -1236,6 +1419,12 @@ impl SysfsFiles for Policy {
                 writeln!(out, "{}", ns.fec_sent.repair_errors.load(Relaxed))
             }
             b"tx_fec_uncoded" => writeln!(out, "{}", ns.fec_sent.uncoded.load(Relaxed)),
+            b"fec_active" => writeln!(out, "{}", ns.fec_active(&config)),
+            b"fec_loss_ppm" => writeln!(out, "{}", ns.fec_auto_loss_ppm.load(Relaxed)),
+            b"tx_fec_copies" => writeln!(out, "{}", ns.fec_sent.copies.load(Relaxed)),
+            b"tx_fec_copy_errors" => {
+                writeln!(out, "{}", ns.fec_sent.copy_errors.load(Relaxed))
+            }
             b"probing" => writeln!(out, "{}", u32::from(config.probing)),
             b"probe_interval_ms" => writeln!(out, "{}", ns.prober.interval_ms.load(Relaxed)),
             b"probe_down_after" => writeln!(out, "{}", ns.prober.down_after.load(Relaxed)),

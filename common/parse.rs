@@ -43,7 +43,9 @@ impl Invalid {
             }
             Invalid::BadName => "expected 1 to 7 interface names separated by a space, or nothing",
             Invalid::BadScheduler => "expected 'split', 'rtt' or 'rate'",
-            Invalid::BadFec => "expected 'off' or 'DATA:REPAIRS' (1..32 datagrams, 1..8 repairs)",
+            Invalid::BadFec => {
+                "expected 'off', 'auto', 'redundant' or 'DATA:REPAIRS' (1..32 datagrams, 1..8 repairs)"
+            }
         }
     }
 }
@@ -118,12 +120,15 @@ pub(crate) fn parse_scheduler(input: &[u8]) -> Result<Scheduler, Invalid> {
     }
 }
 
-/// Loss recovery's setting (`fec`): off, or groups of `data` datagrams with `repairs`
-/// repair datagrams each (`fec.rs`).
+/// Loss recovery's setting (`fec`): off; groups of `data` datagrams with `repairs` repair
+/// datagrams each (`fec.rs`); repairs as the measured loss needs them (`auto`); or every
+/// datagram on every usable path (`redundant`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Fec {
     Off,
     Ratio { data: u8, repairs: u8 },
+    Auto,
+    Redundant,
 }
 
 impl fmt::Display for Fec {
@@ -131,16 +136,21 @@ impl fmt::Display for Fec {
         match self {
             Fec::Off => f.write_str("off"),
             Fec::Ratio { data, repairs } => write!(f, "{data}:{repairs}"),
+            Fec::Auto => f.write_str("auto"),
+            Fec::Redundant => f.write_str("redundant"),
         }
     }
 }
 
-/// Parses `off` or `DATA:REPAIRS`, each a plain decimal number: 1 to `max_data` datagrams
-/// per group, 1 to `max_repairs` repairs.
+/// Parses `off`, `auto`, `redundant` or `DATA:REPAIRS`, each a plain decimal number: 1 to
+/// `max_data` datagrams per group, 1 to `max_repairs` repairs.
 pub(crate) fn parse_fec(input: &[u8], max_data: u8, max_repairs: u8) -> Result<Fec, Invalid> {
     let value = strip_newline(input);
-    if value == b"off" {
-        return Ok(Fec::Off);
+    match value {
+        b"off" => return Ok(Fec::Off),
+        b"auto" => return Ok(Fec::Auto),
+        b"redundant" => return Ok(Fec::Redundant),
+        _ => {}
     }
     let colon = value
         .iter()

@@ -71,6 +71,10 @@ pub(crate) struct Counters {
     pub(crate) resyncs: u64,
     /// The most datagrams held at once.
     pub(crate) deepest: u64,
+    /// Sequence numbers given up: gaps that delivery moved past (their wait ended, the
+    /// buffer overflowed or was flushed). What loss, and loss recovery, left the application
+    /// to see; a datagram that still comes after its gap was given up counts in `late` too.
+    pub(crate) skipped: u64,
 }
 
 struct Slot<T> {
@@ -129,6 +133,7 @@ impl<T, const N: usize> Reorder<T, N> {
                 late: 0,
                 resyncs: 0,
                 deepest: 0,
+                skipped: 0,
             },
         }
     }
@@ -202,6 +207,7 @@ impl<T, const N: usize> Reorder<T, N> {
                 break;
             }
             self.next = self.next.wrapping_add(1);
+            self.counters.skipped += 1;
         }
         self.drain(why, deliver);
     }
@@ -279,6 +285,8 @@ impl<T, const N: usize> Reorder<T, N> {
             // before it (if any) is given up.
             if ahead != 0 {
                 self.counters.overflow += 1;
+                // Nothing is held before it (the loop above released all that was).
+                self.counters.skipped += u64::from(ahead);
             } else {
                 self.counters.in_order += 1;
             }

@@ -31,6 +31,8 @@
 #   path-aware-extra 10/10/5 at 20/40/30 ms (three paths);    udp mptcp seq50      3   issue 14
 #                 10/10 at 20/20 ms, path 1 drops to 2 Mbit/s rate
 #                 3 s in; no loss
+#   loss-recovery as symmetric-ge (7 RTTs), and the clean     udp mptcp seq50      3   issue 15
+#                 symmetric cells at 20 and 100 ms           seq50+fec seq50+red
 #
 # Tunnels (OpenVPN, cipher none, no DCO; the client connects to the server's primary address):
 #   udp, tcp     single path (the primary)
@@ -44,12 +46,18 @@
 #                buffer restores their order
 #   rtt          MPUDP with the rtt scheduler and probing (sequenced and reordered)
 #   rate         MPUDP with the rate scheduler and probing (sequenced and reordered)
+#   T+fec        MPUDP tunnel T with loss recovery: `fec auto` at both senders, `recv/fec 1`
+#                at both receivers
+#   T+red        MPUDP tunnel T in redundant mode: `fec redundant`, `recv/fec 1`
 #   T+tls        tunnel T encrypted: TLS with certificates, AES-256-GCM, OpenVPN's default
-#                64-packet replay window (tunnel_up's TUNNEL_TLS)
+#                64-packet replay window (tunnel_up's TUNNEL_TLS); last of the suffixes
 # Besides goodput, each line records what the client's receiver (the download's end) did:
 # its reorder counters' growth over the download (held, released by timeout or by the
 # memory cap, late), the delay spread it measured at the end, and the replay lines both
-# OpenVPNs logged meanwhile. They explain a sequenced cell's shortfall.
+# OpenVPNs logged meanwhile. They explain a sequenced cell's shortfall. Loss recovery's work
+# over the download is recorded too: the server's repairs and copies sent, the client's
+# datagrams rebuilt, and the sequence numbers its reorder buffer gave up (`skipped`: what
+# the tunnel's TCP still saw lost).
 # With BENCH_TRACE=1, OUT with .trace.csv for .csv gets the server's (the download's
 # sender's) path readings twice a second during every download: what the scheduler saw.
 # TCP is set up as the paper's Table 3 (socket buffers, no metrics saving); congestion control
@@ -116,6 +124,12 @@ path-aware-extra)
 	cells=("10 10 20 40 0 +5/30" "10 10 20 20 0 drop1=2@3")
 	tunnels=(udp mptcp seq50 rate)
 	;;
+loss-recovery)
+	runs=3
+	symmetric_cells ge0 1 10 20 40 60 80 100
+	symmetric_cells 0 20 100
+	tunnels=(udp mptcp seq50 seq50+fec seq50+red)
+	;;
 path-aware-tls)
 	runs=5
 	cells=("10 10 20 60 0" "10 4 20 100 0")
@@ -170,7 +184,13 @@ mptcp_paths() {
 
 # configure TUNNEL: sets both ends up for one tunnel kind (single path: nothing in scope).
 configure() {
-	local tunnel=${1%+tls} ns
+	local tunnel=${1%+tls} ns fec=off recv_fec=0
+	case $tunnel in
+	*+fec) fec=auto recv_fec=1 ;;
+	*+red) fec=redundant recv_fec=1 ;;
+	esac
+	tunnel=${tunnel%+fec}
+	tunnel=${tunnel%+red}
 	case $tunnel in
 	mptcp) mptcp_paths fullmesh ;;
 	mptcp-ndiff) mptcp_paths ndiff ;;
@@ -195,7 +215,11 @@ configure() {
 			return 1 ;;
 		esac || return 1
 		case $tunnel in
-		split* | seq* | rtt | rate) [ "$PATHS" = 2 ] || third_path "$ns" || return 1 ;;
+		split* | seq* | rtt | rate)
+			{ [ "$PATHS" = 2 ] || third_path "$ns"; } &&
+				ip netns exec "$ns" sh -c "echo $recv_fec > $SYSFS/recv/fec && echo $fec > $SYSFS/fec" ||
+				return 1 ;;
+		*) [ "$fec" = off ] || { echo "bench-guest: $1: loss recovery is MPUDP's" >&2 && return 1; } ;;
 		esac
 	done
 }
@@ -241,12 +265,18 @@ srv_wire() {
 }
 
 # REORDER_COUNTERS: the client receiver's counters that grow over a download, as CSV columns.
-REORDER_COUNTERS=(held timeout overflow late)
+REORDER_COUNTERS=(held timeout overflow late skipped)
 
 # cli_reorder: those counters now, space-separated.
 cli_reorder() {
 	local c
 	for c in "${REORDER_COUNTERS[@]}"; do printf '%s ' "$(knob "$NS_CLI" "recv/reorder_$c")"; done
+}
+
+# recovery_counters: loss recovery's counters that grow over a download (the server's
+# repairs and copies, the client's rebuilt datagrams), space-separated.
+recovery_counters() {
+	echo "$(knob "$NS_SRV" tx_fec_repairs) $(knob "$NS_SRV" tx_fec_copies) $(knob "$NS_CLI" recv/rx_fec_rebuilt)"
 }
 
 # replay_lines: the replay complaints both OpenVPNs have logged so far.
@@ -281,6 +311,7 @@ head -c "$size" /dev/urandom >"$work/www/file"
 header="grid,rate0_mbit,rate1_mbit,rtt0_ms,rtt1_ms,loss,tunnel,run,bytes,seconds,goodput_mbit"
 header+=",srv_secondary_permille,srv_wire_bytes,srv_wire_packets"
 header+=$(printf ',cli_reorder_%s' "${REORDER_COUNTERS[@]}")",cli_delay_spread_us,replay_lines,extra"
+header+=",srv_fec_repairs,srv_fec_copies,cli_fec_rebuilt"
 [ -s "$out" ] || echo "$header" >"$out"
 total=$((${#cells[@]} * ${#tunnels[@]} * runs))
 done_count=0
@@ -313,6 +344,7 @@ for cell in "${cells[@]}"; do
 			w0=$(srv_wire bytes)
 			n0=$(srv_wire packets)
 			read -r -a r0 <<<"$(cli_reorder)"
+			read -r -a f0 <<<"$(recovery_counters)"
 			replays=$(replay_lines)
 			secs=
 			tracer='' changer=''
@@ -352,6 +384,8 @@ for cell in "${cells[@]}"; do
 			reorder=
 			for i in "${!r0[@]}"; do reorder+=",$((r1[i] - r0[i]))"; done
 			reorder+=",$(knob "$NS_CLI" recv/delay_spread_us),$(($(replay_lines) - replays)),$extra"
+			read -r -a f1 <<<"$(recovery_counters)"
+			for i in "${!f0[@]}"; do reorder+=",$((f1[i] - f0[i]))"; done
 			line="$grid,$rate0,$rate1,$rtt0,$rtt1,$loss,$tunnel,$run,$size,$secs,$mbit,$share,$wire,$packets$reorder"
 			echo "$line" >>"$out"
 			echo "$line"

@@ -184,6 +184,35 @@ def reorder(rows):
         print(f"| {paths_label(cell)} | {tunnel} | " + " | ".join(out) + " |")
 
 
+def recovery(rows):
+    """Loss recovery's cost and effect per download, for grids recorded with its counters:
+    bytes the server put on the wire per byte of the file (the tunnel's overhead, repairs and
+    copies included), repairs and copies sent, datagrams rebuilt, and sequence numbers the
+    client's reorder buffer gave up (what the tunnelled TCP still saw lost)."""
+    if not rows or "srv_fec_repairs" not in rows[0]:
+        return
+    ok = [r for r in rows if r["goodput_mbit"] != "failed"]
+    keys = list(dict.fromkeys((cell_of(r), r["tunnel"]) for r in ok))
+    if not keys:
+        return
+    print()
+    print("Wire bytes and loss recovery per download (mean):")
+    print()
+    print("| paths (Mbit/s, RTT ms) | loss | tunnel | wire bytes / file bytes | repairs | copies "
+          "| rebuilt | skipped |")
+    print("|---|---|---|---|---|---|---|---|")
+    for cell, tunnel in keys:
+        runs = [r for r in ok if cell_of(r) == cell and r["tunnel"] == tunnel]
+
+        def mean(column):
+            return statistics.fmean(int(r[column] or 0) for r in runs)
+
+        ratio = statistics.fmean(int(r["srv_wire_bytes"]) / int(r["bytes"]) for r in runs)
+        print(f"| {paths_label(cell)} | {loss_label(cell[4])} | {tunnel} | {ratio:.3f} | "
+              f"{mean('srv_fec_repairs'):.0f} | {mean('srv_fec_copies'):.0f} | "
+              f"{mean('cli_fec_rebuilt'):.0f} | {mean('cli_reorder_skipped'):.0f} |")
+
+
 def main():
     rows = list(csv.DictReader(open(sys.argv[1])))
     if rows and "config" in rows[0]:
@@ -191,6 +220,7 @@ def main():
     else:
         goodput(rows)
         reorder(rows)
+        recovery(rows)
 
 
 if __name__ == "__main__":

@@ -93,11 +93,18 @@ def recv(args):
     # how many datagrams had arrived with it.
     first_inversion = None
     highest = -1
+    # The longest time between two arrivals, in ms: a stall (a failover) shows here.
+    max_gap = 0.0
+    last_arrival = None
     while len(seen) < args.count:
         try:
             data, ancdata, _flags, addr = sock.recvmsg(65535, 256)
         except socket.timeout:
             break
+        now = time.monotonic()
+        if last_arrival is not None:
+            max_gap = max(max_gap, now - last_arrival)
+        last_arrival = now
         received += 1
         if args.size and (len(data) != max(args.size, HEADER.size) or any(data[HEADER.size:])):
             malformed += 1
@@ -120,8 +127,11 @@ def recv(args):
         "unique": len(seen),
         "duplicates": sum(c - 1 for c in seen.values()),
         "missing": sum(1 for i in range(args.count) if i not in seen),
+        # The first few missing numbers, to tell scattered losses from a burst.
+        "missing_first": [i for i in range(args.count) if i not in seen][:20],
         "inversions": inversions,
         "sources": sources,
+        "max_gap_ms": round(max_gap * 1000),
     }
     if first_inversion is not None:
         result["first_inversion"] = first_inversion

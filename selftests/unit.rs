@@ -170,6 +170,8 @@ fn scheduler_names_and_bounded_numbers() {
         assert_eq!(parse_scheduler(s.name().as_bytes()), Ok(s));
     }
     assert_eq!(parse_fec(b"off\n", 32, 8), Ok(Fec::Off));
+    assert_eq!(parse_fec(b"auto\n", 32, 8), Ok(Fec::Auto));
+    assert_eq!(parse_fec(b"redundant", 32, 8), Ok(Fec::Redundant));
     assert_eq!(
         parse_fec(b"10:2\n", 32, 8),
         Ok(Fec::Ratio {
@@ -198,12 +200,16 @@ fn scheduler_names_and_bounded_numbers() {
         b"10:2\n\n",
         b"10\n:2",
         b"OFF",
+        b"auto:2",
+        b"redundant\n\n",
         b"",
     ] {
         assert_eq!(parse_fec(bad, 32, 8), Err(Invalid::BadFec), "{bad:?}");
     }
     for value in [
         Fec::Off,
+        Fec::Auto,
+        Fec::Redundant,
         Fec::Ratio {
             data: 7,
             repairs: 3,
@@ -550,6 +556,29 @@ mod reordering {
         assert_eq!(h.seqs(), [0, 2, 4, 1, 3, 5]);
         assert_eq!(h.buf.counters.late, 2);
         assert_eq!(h.buf.counters.timeout, 2);
+        assert_eq!(h.buf.counters.skipped, 2, "gaps 1 and 3 were given up");
+    }
+
+    #[test]
+    fn skipped_counts_every_number_given_up_and_nothing_delivered() {
+        let mut h = Harness::new();
+        h.arrive(0, 0);
+        h.arrive(1, 0);
+        assert_eq!(h.buf.counters.skipped, 0, "in order: nothing given up");
+        // Too far ahead to hold, with nothing held: 2..=99 are given up at once.
+        h.arrive(100, 1);
+        assert_eq!(h.seqs(), [0, 1, 100]);
+        assert_eq!(h.buf.counters.skipped, 98);
+        // A gap of three filled in time: nothing given up.
+        h.arrive(104, 2);
+        h.arrive(102, 3);
+        h.arrive(101, 4);
+        h.arrive(103, 5);
+        assert_eq!(h.buf.counters.skipped, 98);
+        // Held past a gap of two, then flushed: both given up.
+        h.arrive(107, 6);
+        h.buf.flush(|_, _| {});
+        assert_eq!(h.buf.counters.skipped, 100);
     }
 
     #[test]
@@ -1870,6 +1899,66 @@ mod fec;
 
 mod forward_error_correction {
     use super::fec::*;
+
+    #[test]
+    fn auto_sends_nothing_at_or_below_its_target_and_enough_above_it() {
+        assert_eq!(auto_repairs(16, 0), 0, "a clean path takes no repairs");
+        assert_eq!(auto_repairs(16, 50), 0, "50 ppm is the target itself");
+        assert_eq!(auto_repairs(0, 50_000), 0, "an empty group takes none");
+        // From a direct evaluation of p * P(Bin(n - 1, p) >= m) in floating point.
+        for (data, loss, want) in [
+            (16, 1_000, 1),
+            (16, 10_000, 3),
+            (16, 20_000, 4),
+            (16, 30_000, 5),
+            (16, 50_000, 6),
+            (10, 50_000, 5),
+            (4, 50_000, 4),
+            (1, 50_000, 3),
+        ] {
+            assert_eq!(
+                auto_repairs(data, loss),
+                want,
+                "{data} datagrams at {loss} ppm"
+            );
+            let m = u32::from(want);
+            assert!(residual_loss_ppb(data, m, loss) <= AUTO_TARGET_PPB);
+            assert!(residual_loss_ppb(data, m - 1, loss) > AUTO_TARGET_PPB || m == 1);
+        }
+        assert_eq!(
+            auto_repairs(16, 300_000),
+            MAX_REPAIRS as u8,
+            "beyond the code: all it has"
+        );
+        assert_eq!(auto_repairs(16, 900_000), MAX_REPAIRS as u8);
+        // A partial group needs no more than a full one.
+        for loss in [500, 5_000, 50_000, 150_000] {
+            for n in 1..AUTO_SPAN {
+                assert!(auto_repairs(n.into(), loss) <= auto_repairs(AUTO_SPAN.into(), loss));
+            }
+        }
+    }
+
+    #[test]
+    fn the_tunnels_loss_weights_each_paths_loss_by_its_datagrams() {
+        assert_eq!(mixed_loss_ppm(&[]), None);
+        assert_eq!(mixed_loss_ppm(&[(0, 50_000), (0, 0)]), None, "nothing sent");
+        assert_eq!(mixed_loss_ppm(&[(100, 50_000), (100, 0)]), Some(25_000));
+        assert_eq!(
+            mixed_loss_ppm(&[(300, 20_000), (100, 60_000)]),
+            Some(30_000)
+        );
+        assert_eq!(
+            mixed_loss_ppm(&[(0, 50_000), (7, 1_000)]),
+            Some(1_000),
+            "an idle path does not count"
+        );
+        assert_eq!(
+            mixed_loss_ppm(&[(u64::MAX, 2_000_000)]),
+            Some(1_000_000),
+            "clamped, no overflow"
+        );
+    }
 
     /// A small deterministic generator (xorshift64*), so that failures reproduce.
     struct Rng(u64);

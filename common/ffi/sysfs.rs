@@ -35,7 +35,7 @@ pub(crate) trait SysfsFiles {
 }
 
 /// Most files a group can hold.
-const MAX_FILES: usize = 40;
+const MAX_FILES: usize = 48;
 
 /// A file's name and whether root may write it (mode 0644) or only read it (0444).
 pub(crate) struct File {
