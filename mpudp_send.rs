@@ -293,10 +293,12 @@ struct SendState {
     fec_timer: SoftTimer,
     fec_sent: FecSent,
     /// `auto`'s reading: the loss the tunnel's datagrams met over the latest probe round
-    /// that sent any (each path's data loss weighted by its datagrams), in ppm; the repairs
-    /// a full group of [`fec::AUTO_SPAN`] needs at that loss; and each path's datagram count
-    /// at that round's end. Written by the timer only.
+    /// that sent any (each path's data loss weighted by its datagrams), in ppm; the
+    /// residual loss it aims for, in ppb; the repairs a full group of [`fec::AUTO_SPAN`]
+    /// needs at that loss; and each path's datagram count at that round's end. Written by
+    /// the timer only.
     fec_auto_loss_ppm: Atomic<u32>,
+    fec_auto_target_ppb: Atomic<u64>,
     fec_auto_repairs: Atomic<u32>,
     fec_auto_marks: [Atomic<u64>; MAX_PATHS],
 }
@@ -332,6 +334,7 @@ impl NsState for SendState {
             copy_errors: Atomic::new(0),
         },
         fec_auto_loss_ppm: Atomic::new(0),
+        fec_auto_target_ppb: Atomic::new(fec::AUTO_TARGET_DEFAULT_PPB),
         fec_auto_repairs: Atomic::new(0),
         fec_auto_marks: [const { Atomic::new(0) }; MAX_PATHS],
     };
@@ -738,6 +741,8 @@ impl SendState {
         self.last_round_kbps.store(0, Relaxed);
         self.round_load_mark_ns.store(0, Relaxed);
         self.fec_auto_loss_ppm.store(0, Relaxed);
+        self.fec_auto_target_ppb
+            .store(fec::AUTO_TARGET_DEFAULT_PPB, Relaxed);
         self.fec_auto_repairs.store(0, Relaxed);
         self.prober.start(net, peer);
     }
@@ -955,6 +960,7 @@ impl SendState {
             Fec::Auto => group.repairs.min(fec::auto_repairs(
                 group.covered.count_ones(),
                 self.fec_auto_loss_ppm.load(Relaxed),
+                self.fec_auto_target_ppb.load(Relaxed),
             )),
             _ => group.repairs,
         };
@@ -1010,11 +1016,15 @@ impl SendState {
     }
 
     /// `auto`'s reading after each probe round: the tunnel's loss over the round's
-    /// datagrams, and the repairs a full group needs at it. A round that sent nothing on a
-    /// path with a loss reading keeps the last reading. Bounded: one residual per repair
-    /// count (`fec::auto_repairs`).
+    /// datagrams; the residual it aims for, from the round trip and capacity of the paths
+    /// that carried them (`fec::auto_target_ppb`); and the repairs a full group needs. A
+    /// round that sent nothing on a path with a loss reading keeps the last reading.
+    /// Bounded: one residual per repair count (`fec::auto_repairs`).
     fn fec_auto_step(&self, paths: usize) {
         let mut sent = [(0u64, 0u32); MAX_PATHS];
+        // The slowest round trip among the paths used, and their capacity together (0:
+        // one of them has no reading).
+        let (mut rtt_us, mut capacity_kbps, mut capacity_known) = (0u64, 0u64, true);
         for (((slot, counters), mark), status) in sent
             .iter_mut()
             .zip(&self.paths)
@@ -1032,13 +1042,21 @@ impl SendState {
             if loss != control::LOSS_UNKNOWN {
                 *slot = (sent, loss);
             }
+            if sent > 0 {
+                rtt_us = rtt_us.max(status.srtt_us.load(Relaxed));
+                let capacity = status.capacity_kbps.load(Relaxed);
+                capacity_known &= capacity != 0;
+                capacity_kbps = capacity_kbps.saturating_add(capacity.into());
+            }
         }
         let Some(loss) = fec::mixed_loss_ppm(sent.get(..paths).unwrap_or(&[])) else {
             return;
         };
+        let target = fec::auto_target_ppb(rtt_us, if capacity_known { capacity_kbps } else { 0 });
         self.fec_auto_loss_ppm.store(loss, Relaxed);
+        self.fec_auto_target_ppb.store(target, Relaxed);
         self.fec_auto_repairs.store(
-            fec::auto_repairs(fec::AUTO_SPAN.into(), loss).into(),
+            fec::auto_repairs(fec::AUTO_SPAN.into(), loss, target).into(),
             Relaxed,
         );
     }
@@ -1160,6 +1178,10 @@ static FILES: SysfsGroup = SysfsGroup::new(
         },
         File {
             name: c"fec_loss_ppm",
+            writable: false,
+        },
+        File {
+            name: c"fec_target_ppm",
             writable: false,
         },
         File {
@@ -1421,6 +1443,11 @@ impl SysfsFiles for Policy {
             b"tx_fec_uncoded" => writeln!(out, "{}", ns.fec_sent.uncoded.load(Relaxed)),
             b"fec_active" => writeln!(out, "{}", ns.fec_active(&config)),
             b"fec_loss_ppm" => writeln!(out, "{}", ns.fec_auto_loss_ppm.load(Relaxed)),
+            // Shown to three decimals: the target goes down to 10 ppm.
+            b"fec_target_ppm" => {
+                let ppb = ns.fec_auto_target_ppb.load(Relaxed);
+                writeln!(out, "{}.{:03}", ppb / 1000, ppb % 1000)
+            }
             b"tx_fec_copies" => writeln!(out, "{}", ns.fec_sent.copies.load(Relaxed)),
             b"tx_fec_copy_errors" => {
                 writeln!(out, "{}", ns.fec_sent.copy_errors.load(Relaxed))

@@ -539,22 +539,55 @@ pub(crate) fn residual_loss_ppb(data: u32, repairs: u32, loss_ppm: u32) -> u64 {
 /// residual when it does fill.
 pub(crate) const AUTO_SPAN: u8 = 16;
 
-/// The residual loss `auto` aims for: 50 ppm (in ppb). A TCP's rate is at most about
-/// `1.22 · MSS / (RTT · √p)` (Mathis et al.); for the tunnelled TCP to reach 20 Mbit/s at
-/// 100 ms with 1,400-byte segments, `p` must stay below 47 ppm. At 20 ms it may be 25 times
-/// that.
-pub(crate) const AUTO_TARGET_PPB: u64 = 50_000;
+/// The segment size `auto` takes the tunnelled TCP to use: a 1,500-byte path MTU less the
+/// tunnel's and the inner headers.
+pub(crate) const AUTO_MSS_BYTES: u64 = 1_400;
+
+/// How far below the loss the tunnelled TCP could stand `auto` aims: a quarter, so that
+/// the loss that remains would let the TCP reach twice the paths' rate (rate ∝ 1/√p).
+pub(crate) const AUTO_MARGIN: u64 = 4;
+
+/// The residual loss `auto` aims for without an RTT or capacity reading, in ppb: 50 ppm,
+/// what a TCP stands at 20 Mbit/s and 100 ms.
+pub(crate) const AUTO_TARGET_DEFAULT_PPB: u64 = 50_000;
+
+/// The least residual loss `auto` aims for (10 ppm): below it, a long fat pipe's target
+/// would ask for more repairs than any loss is worth.
+pub(crate) const AUTO_TARGET_MIN_PPB: u64 = 10_000;
+
+/// The most residual loss `auto` leaves (0.2 %): a short, slow path stands more, but a
+/// TCP's recovery of each loss still costs it a round trip of delay.
+pub(crate) const AUTO_TARGET_MAX_PPB: u64 = 2_000_000;
+
+/// The residual loss `auto` aims for, in ppb, on paths of round-trip time `rtt_us` and
+/// capacity `capacity_kbps` together: the loss at which a TCP's rate limit,
+/// `1.22 · MSS / (RTT · √p)` (Mathis et al.), equals the capacity, divided by
+/// [`AUTO_MARGIN`]; within [`AUTO_TARGET_MIN_PPB`]..=[`AUTO_TARGET_MAX_PPB`], and
+/// [`AUTO_TARGET_DEFAULT_PPB`] without a reading (0). At 20 Mbit/s: 292 ppm at 20 ms RTT,
+/// 12 ppm at 100 ms. Integer arithmetic.
+pub(crate) fn auto_target_ppb(rtt_us: u64, capacity_kbps: u64) -> u64 {
+    // RTT · capacity in bits is rtt_us · kbps / 1000.
+    let millibits = rtt_us.saturating_mul(capacity_kbps);
+    if millibits == 0 {
+        return AUTO_TARGET_DEFAULT_PPB;
+    }
+    // √p in ppm: 1.22 · MSS · 8 bits / (RTT · capacity), times 10^6.
+    const NUMERATOR: u64 = 122 * AUTO_MSS_BYTES * 8 * 10_000 * 1000;
+    let root_ppm = (NUMERATOR / millibits).min(1_000_000);
+    // p in ppb = root_ppm² / 1000.
+    (root_ppm * root_ppm / 1000 / AUTO_MARGIN).clamp(AUTO_TARGET_MIN_PPB, AUTO_TARGET_MAX_PPB)
+}
 
 /// The fewest repairs for a group of `data` datagrams that keep the residual loss at
-/// independent loss `loss_ppm` within [`AUTO_TARGET_PPB`]: 0 when the loss already is,
-/// [`MAX_REPAIRS`] when no count is (the most this code can do). At most 8 residuals of at
-/// most 40 steps each.
-pub(crate) fn auto_repairs(data: u32, loss_ppm: u32) -> u8 {
-    if u64::from(loss_ppm) * 1000 <= AUTO_TARGET_PPB || data == 0 {
+/// independent loss `loss_ppm` within `target_ppb` ([`auto_target_ppb`]): 0 when the loss
+/// already is, [`MAX_REPAIRS`] when no count is (the most this code can do). At most 8
+/// residuals of at most 40 steps each.
+pub(crate) fn auto_repairs(data: u32, loss_ppm: u32, target_ppb: u64) -> u8 {
+    if u64::from(loss_ppm) * 1000 <= target_ppb || data == 0 {
         return 0;
     }
     (1..=MAX_REPAIRS as u8)
-        .find(|&m| residual_loss_ppb(data, m.into(), loss_ppm) <= AUTO_TARGET_PPB)
+        .find(|&m| residual_loss_ppb(data, m.into(), loss_ppm) <= target_ppb)
         .unwrap_or(MAX_REPAIRS as u8)
 }
 

@@ -1902,41 +1902,102 @@ mod forward_error_correction {
 
     #[test]
     fn auto_sends_nothing_at_or_below_its_target_and_enough_above_it() {
-        assert_eq!(auto_repairs(16, 0), 0, "a clean path takes no repairs");
-        assert_eq!(auto_repairs(16, 50), 0, "50 ppm is the target itself");
-        assert_eq!(auto_repairs(0, 50_000), 0, "an empty group takes none");
+        const T: u64 = AUTO_TARGET_DEFAULT_PPB;
+        assert_eq!(auto_repairs(16, 0, T), 0, "a clean path takes no repairs");
+        assert_eq!(auto_repairs(16, 50, T), 0, "50 ppm is the target itself");
+        assert_eq!(auto_repairs(0, 50_000, T), 0, "an empty group takes none");
         // From a direct evaluation of p * P(Bin(n - 1, p) >= m) in floating point.
-        for (data, loss, want) in [
-            (16, 1_000, 1),
-            (16, 10_000, 3),
-            (16, 20_000, 4),
-            (16, 30_000, 5),
-            (16, 50_000, 6),
-            (10, 50_000, 5),
-            (4, 50_000, 4),
-            (1, 50_000, 3),
+        for (data, loss, target, want) in [
+            (16, 1_000, T, 1),
+            (16, 10_000, T, 3),
+            (16, 20_000, T, 4),
+            (16, 30_000, T, 5),
+            (16, 50_000, T, 6),
+            (10, 50_000, T, 5),
+            (4, 50_000, T, 4),
+            (1, 50_000, T, 3),
+            // 20 ms at 20 Mbit/s: 292 ppm.
+            (5, 50_000, 292_000, 3),
+            (8, 13_000, 292_000, 2),
+            (8, 13_000, 2_000_000, 1),
         ] {
+            let m = u32::from(want);
             assert_eq!(
-                auto_repairs(data, loss),
+                auto_repairs(data, loss, target),
                 want,
                 "{data} datagrams at {loss} ppm"
             );
-            let m = u32::from(want);
-            assert!(residual_loss_ppb(data, m, loss) <= AUTO_TARGET_PPB);
-            assert!(residual_loss_ppb(data, m - 1, loss) > AUTO_TARGET_PPB || m == 1);
+            assert!(residual_loss_ppb(data, m, loss) <= target);
+            assert!(m == 1 || residual_loss_ppb(data, m - 1, loss) > target);
         }
         assert_eq!(
-            auto_repairs(16, 300_000),
+            auto_repairs(16, 300_000, T),
             MAX_REPAIRS as u8,
             "beyond the code: all it has"
         );
-        assert_eq!(auto_repairs(16, 900_000), MAX_REPAIRS as u8);
+        assert_eq!(auto_repairs(16, 900_000, T), MAX_REPAIRS as u8);
         // A partial group needs no more than a full one.
         for loss in [500, 5_000, 50_000, 150_000] {
             for n in 1..AUTO_SPAN {
-                assert!(auto_repairs(n.into(), loss) <= auto_repairs(AUTO_SPAN.into(), loss));
+                assert!(auto_repairs(n.into(), loss, T) <= auto_repairs(AUTO_SPAN.into(), loss, T));
             }
         }
+    }
+
+    #[test]
+    fn autos_target_is_the_loss_a_tcp_stands_at_the_paths_rate_and_rtt() {
+        // (1.22 · 1400 · 8 / (RTT · C))² / 4, in ppb, checked in floating point.
+        let exact = |rtt_us: f64, kbps: f64| {
+            let root = 1.22 * 1400.0 * 8.0 / (rtt_us * 1e-6 * kbps * 1e3);
+            root * root / 4.0 * 1e9
+        };
+        for (rtt_us, kbps) in [
+            (20_000, 20_000),
+            (40_000, 20_000),
+            (60_000, 18_000),
+            (100_000, 20_000),
+        ] {
+            let got = auto_target_ppb(rtt_us, kbps) as f64;
+            let want = exact(rtt_us as f64, kbps as f64).clamp(10_000.0, 2_000_000.0);
+            assert!(
+                (got - want).abs() <= want / 100.0 + 1.0,
+                "{rtt_us} us, {kbps} kbit/s: {got} vs {want}"
+            );
+        }
+        assert_eq!(
+            auto_target_ppb(20_000, 20_000) / 1000,
+            291,
+            "292 ppm at 20 ms, 20 Mbit/s"
+        );
+        assert_eq!(auto_target_ppb(100_000, 20_000), 11_669, "12 ppm at 100 ms");
+        assert_eq!(
+            auto_target_ppb(0, 20_000),
+            AUTO_TARGET_DEFAULT_PPB,
+            "no RTT reading"
+        );
+        assert_eq!(
+            auto_target_ppb(20_000, 0),
+            AUTO_TARGET_DEFAULT_PPB,
+            "no capacity reading"
+        );
+        assert_eq!(
+            auto_target_ppb(1_000, 1_000),
+            AUTO_TARGET_MAX_PPB,
+            "short and slow: capped"
+        );
+        assert_eq!(
+            auto_target_ppb(1_000_000, 1_000_000),
+            AUTO_TARGET_MIN_PPB,
+            "long and fat: floored"
+        );
+        assert_eq!(
+            auto_target_ppb(u64::MAX, u64::MAX),
+            AUTO_TARGET_MIN_PPB,
+            "no overflow"
+        );
+        // The longer or faster, the less loss is left.
+        assert!(auto_target_ppb(40_000, 20_000) < auto_target_ppb(20_000, 20_000));
+        assert!(auto_target_ppb(20_000, 40_000) < auto_target_ppb(20_000, 20_000));
     }
 
     #[test]
