@@ -1016,14 +1016,17 @@ impl SendState {
     }
 
     /// `auto`'s reading after each probe round: the tunnel's loss over the round's
-    /// datagrams; the residual it aims for, from the round trip and capacity of the paths
-    /// that carried them (`fec::auto_target_ppb`); and the repairs a full group needs. A
+    /// datagrams; the residual it aims for, from the base round trip and capacity of the
+    /// paths that carried them (`fec::auto_target_ppb`); and the repairs a full group needs. A
     /// round that sent nothing on a path with a loss reading keeps the last reading.
     /// Bounded: one residual per repair count (`fec::auto_repairs`).
     fn fec_auto_step(&self, paths: usize) {
         let mut sent = [(0u64, 0u32); MAX_PATHS];
-        // The slowest round trip among the paths used, and their capacity together (0:
-        // one of them has no reading).
+        // The longest base round trip (min RTT) among the paths used, and their capacity
+        // together (0: one of them has no reading). Not srtt: under a bulk transfer it
+        // holds the queue the transfer builds itself (up to a second behind netem's 1,000
+        // packets), which tightened the target 5-fold for nothing (BENCHMARKS, loss
+        // recovery: the same goodput with half the repairs at 10 ms).
         let (mut rtt_us, mut capacity_kbps, mut capacity_known) = (0u64, 0u64, true);
         for (((slot, counters), mark), status) in sent
             .iter_mut()
@@ -1043,7 +1046,7 @@ impl SendState {
                 *slot = (sent, loss);
             }
             if sent > 0 {
-                rtt_us = rtt_us.max(status.srtt_us.load(Relaxed));
+                rtt_us = rtt_us.max(status.min_rtt_us.load(Relaxed));
                 let capacity = status.capacity_kbps.load(Relaxed);
                 capacity_known &= capacity != 0;
                 capacity_kbps = capacity_kbps.saturating_add(capacity.into());
