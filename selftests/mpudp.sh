@@ -1433,9 +1433,6 @@ fec_ok() {
 	in_cli sh -c "echo off > $SYSFS/fec" && in_srv sh -c "echo 0 > $SYSFS/recv/fec" || rc=1
 	path_netem 0 "$RATE" "$DELAY_MS" 0 && path_netem 1 "$RATE" "$DELAY_MS" 0 || rc=1
 	[ "$rc" = 0 ] || return 1
-	[ "$clean_repairs" -eq 0 ] || { fail "auto sent $clean_repairs repairs on clean paths"; return 1; }
-	[ "$clean_active" = off ] || { fail "auto is '$clean_active' on clean paths"; return 1; }
-	[ "${clean%% *}" -eq 3000 ] || { fail "not every datagram arrived on clean paths"; return 1; }
 	case $active in
 	16:[1-8]) ;;
 	*) fail "auto did not code at 5 % loss: fec_active '$active'"; return 1 ;;
@@ -1445,8 +1442,12 @@ fec_ok() {
 	[ "$d" -eq 0 ] || { fail "$d datagrams delivered twice"; return 1; }
 	[ "$rebuilt" -gt 0 ] || { fail "nothing rebuilt"; return 1; }
 	[ "$skipped" -le $((n - u + 10)) ] || { fail "reorder_skipped grew by $skipped with $((n - u)) missing"; return 1; }
-	# A debug kernel forwards less than 2,000 datagrams a second: its queues add loss.
+	# A debug kernel forwards less than the paths carry: its queues add loss, so its "clean"
+	# paths are not, and the delivery bounds do not apply.
 	rate_bounds || return "$KSFT_SKIP"
+	[ "$clean_repairs" -eq 0 ] || { fail "auto sent $clean_repairs repairs on clean paths"; return 1; }
+	[ "$clean_active" = off ] || { fail "auto is '$clean_active' on clean paths"; return 1; }
+	[ "${clean%% *}" -eq 3000 ] || { fail "not every datagram arrived on clean paths"; return 1; }
 	[ "$u" -ge $((n * 995 / 1000)) ] || { fail "with FEC only $u of $n arrived, want >= 99.5 %"; return 1; }
 	[ "$inv" -eq 0 ] || { fail "$inv datagrams out of order"; return 1; }
 	[ "$repairs" -ge $((n * 2 / 10)) ] && [ "$repairs" -le $((n * 12 / 10)) ] ||
@@ -1501,11 +1502,14 @@ redundant_ok() {
 	[ "$u" -eq "$n" ] || { fail "only $u of $n arrived"; return 1; }
 	[ "$d" -eq 0 ] || { fail "$d datagrams delivered twice"; return 1; }
 	[ "$inv" -eq 0 ] || { fail "$inv datagrams out of order"; return 1; }
+	[ "$copies" -le "$n" ] || { fail "$copies copies for $n datagrams"; return 1; }
+	# A debug kernel answers probes so late that the secondary path is down before the
+	# blackhole: it carries few copies, and the VM's own stalls exceed the gap bound.
+	rate_bounds || return "$KSFT_SKIP"
 	# About 2 s with both paths usable (the sender takes a while to start): at least 1,000
 	# copies, each dropped at the receiver but those lost with the blackholed path.
-	[ "$copies" -ge 1000 ] && [ "$copies" -le "$n" ] || { fail "$copies copies for $n datagrams"; return 1; }
+	[ "$copies" -ge 1000 ] || { fail "$copies copies for $n datagrams"; return 1; }
 	[ "$dups" -ge 1000 ] || { fail "only $dups copies dropped as duplicates"; return 1; }
-	rate_bounds || return "$KSFT_SKIP"
 	[ "$gap" -le 100 ] || { fail "the receiver waited $gap ms for a datagram"; return 1; }
 }
 
