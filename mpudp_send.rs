@@ -867,32 +867,57 @@ impl SendState {
         }
         let tunnel = self.tunnel_of(config);
         let sent_us = (ffi::now_ns() / 1000) as u32;
+        let wire = fec
+            .wire
+            .get_mut(..seq::HEADER_LEN + d.len)
+            .unwrap_or(&mut []);
         for (path, status) in self.prober.paths.iter().enumerate().take(config.paths()) {
             if path == usize::from(d.path) || status.state() == PathState::Down {
                 continue;
             }
-            // SAFETY: `net` is alive: `stop_fec` clears it (under this lock) before its
-            // namespace goes.
-            let Some(route) = (unsafe { prober::path_route(net, &tunnel, path) }) else {
-                self.fec_sent.copy_errors.add(1u64, Relaxed);
-                continue;
-            };
-            let copy = DataHeader {
-                path: path as u8,
-                path_seq: status.next_path_seq.fetch_add(1u32, Relaxed),
-                sent_us,
-                ..header
-            };
-            if let Some(head) = fec.wire.get_mut(..seq::HEADER_LEN) {
+            let write_header = |path_seq, head: &mut [u8]| {
+                let copy = DataHeader {
+                    path: path as u8,
+                    path_seq,
+                    sent_us,
+                    ..header
+                };
                 head.copy_from_slice(&copy.encode());
-            }
-            let wire = fec.wire.get(..seq::HEADER_LEN + d.len).unwrap_or(&[]);
-            // SAFETY: As above.
-            match unsafe { udp_hooks::xmit(net, route.from, route.to, route.oif, wire) } {
+            };
+            // SAFETY: `net` is alive: `stop_fec` clears it (under the FEC lock, held here)
+            // before its namespace goes.
+            match unsafe { self.send_own(net, &tunnel, path, wire, seq::HEADER_LEN, write_header) }
+            {
                 Ok(()) => self.fec_sent.copies.add(1u64, Relaxed),
                 Err(_) => self.fec_sent.copy_errors.add(1u64, Relaxed),
             }
         }
+    }
+
+    /// Sends `wire`, a datagram of this module's own (a repair, a copy) whose first
+    /// `header_len` bytes are its header, on path `path` of `tunnel`. `write_header` writes
+    /// the header with the path's next sequence number, taken only once the path has a
+    /// route: a datagram that cannot go leaves the peer no gap to count as loss.
+    ///
+    /// # Safety
+    ///
+    /// The namespace `net` is alive for the duration of the call.
+    unsafe fn send_own(
+        &self,
+        net: NetId,
+        tunnel: &Tunnel,
+        path: usize,
+        wire: &mut [u8],
+        header_len: usize,
+        write_header: impl FnOnce(u32, &mut [u8]),
+    ) -> Result {
+        let status = self.prober.paths.get(path).ok_or(EINVAL)?;
+        // SAFETY: `net` is alive (the caller's contract).
+        let route = unsafe { prober::path_route(net, tunnel, path) }.ok_or(EHOSTUNREACH)?;
+        let head = wire.get_mut(..header_len).ok_or(EINVAL)?;
+        write_header(status.next_path_seq.fetch_add(1u32, Relaxed), head);
+        // SAFETY: As above.
+        unsafe { udp_hooks::xmit(net, route.from, route.to, route.oif, wire) }
     }
 
     /// From the FEC timer (softirq): sends the open group's repairs if it is full or has
@@ -969,34 +994,30 @@ impl SendState {
                 self.fec_sent.repair_errors.add(1u64, Relaxed);
                 continue;
             };
-            // SAFETY: `net` is alive: `stop_fec` clears it (under this lock) before its
-            // namespace goes.
-            let Some(route) = (unsafe { prober::path_route(net, &tunnel, path) }) else {
-                self.fec_sent.repair_errors.add(1u64, Relaxed);
+            let Some(wire) = fec.wire.get_mut(..REPAIR_HEADER_LEN + len) else {
                 continue;
             };
-            let Some(status) = self.prober.paths.get(path) else {
-                continue;
-            };
-            let header = RepairHeader {
-                path: path as u8,
-                token,
-                path_seq: status.next_path_seq.fetch_add(1u32, Relaxed),
-                first: group.first,
-                covered: group.covered,
-                repairs: group.repairs,
-                index: j,
-            };
-            let (head, body) = fec.wire.split_at_mut(REPAIR_HEADER_LEN);
-            head.copy_from_slice(&header.encode());
             let symbol = fec.encoder.repair(usize::from(j));
-            let Some(body) = body.get_mut(..len) else {
-                continue;
+            if let Some(body) = wire.get_mut(REPAIR_HEADER_LEN..) {
+                body.copy_from_slice(symbol.get(..len).unwrap_or(&[]));
+            }
+            let write_header = |path_seq, head: &mut [u8]| {
+                let header = RepairHeader {
+                    path: path as u8,
+                    token,
+                    path_seq,
+                    first: group.first,
+                    covered: group.covered,
+                    repairs: group.repairs,
+                    index: j,
+                };
+                head.copy_from_slice(&header.encode());
             };
-            body.copy_from_slice(symbol.get(..len).unwrap_or(&[]));
-            let wire = fec.wire.get(..REPAIR_HEADER_LEN + len).unwrap_or(&[]);
-            // SAFETY: As above.
-            match unsafe { udp_hooks::xmit(net, route.from, route.to, route.oif, wire) } {
+            // SAFETY: `net` is alive: `stop_fec` clears it (under the FEC lock, held here)
+            // before its namespace goes.
+            match unsafe {
+                self.send_own(net, &tunnel, path, wire, REPAIR_HEADER_LEN, write_header)
+            } {
                 Ok(()) => self.fec_sent.repairs.add(1u64, Relaxed),
                 Err(_) => self.fec_sent.repair_errors.add(1u64, Relaxed),
             }

@@ -1138,6 +1138,17 @@ encrypted_openvpn_ok() {
 	[ "$replays" -eq 0 ] || { cat "$WORK"/ovpn-*.log | grep -i replay | head -3 | while read -r l; do ktap_print_msg "$l"; done; return 1; }
 }
 
+# fec_peer_ready SENDER: both ends probing and SENDER's peer taken for MPUDP; then up to 3 s
+# for SENDER's prober to hear that its peer takes repairs (`peer_fec`; each test's own
+# checks catch a peer that never says so).
+fec_peer_ready() {
+	mpudp_probing "$NS_SRV" && mpudp_probing "$NS_CLI" && wait_peer_kind "$1" mpudp || return 1
+	for _ in $(seq 30); do
+		[ "$(knob "$1" peer_fec)" = 1 ] && break
+		sleep 0.1
+	done
+}
+
 # Loss recovery in a real tunnel: the encrypted OpenVPN tunnel above over two 10 ms paths,
 # each with the benchmarks' `ge3` loss (netem Gilbert-Elliott: p 1 %, r 75 %, half lost in
 # the bad state, 3 % in the good one; about 3.6 % with bursts), `fec auto` at the server
@@ -1150,11 +1161,7 @@ openvpn_ge_fec_ok() {
 	path_netem 0 "$RATE" "$DELAY_MS" ge3 && path_netem 1 "$RATE" "$DELAY_MS" ge3 || return 1
 	in_srv sh -c "echo 50 > $SYSFS/split && echo split > $SYSFS/scheduler && echo auto > $SYSFS/fec" || return 1
 	in_cli sh -c "echo 1 > $SYSFS/recv/fec" || return 1
-	mpudp_probing "$NS_SRV" && mpudp_probing "$NS_CLI" && wait_peer_kind "$NS_SRV" mpudp || ok=1
-	for _ in $(seq 30); do
-		[ "$(knob "$NS_SRV" peer_fec)" = 1 ] && break
-		sleep 0.1
-	done
+	fec_peer_ready "$NS_SRV" || ok=1
 	rm -f "$WORK"/ovpn-*.log
 	[ "$ok" = 0 ] && { TUNNEL_TLS=1 tunnel_up "$WORK" || ok=1; }
 	if [ "$ok" = 0 ]; then
@@ -1393,11 +1400,7 @@ fec_ok() {
 	local n=10000 rc=0 plain coded u d inv bad repairs rebuilt r0 s0 skipped_plain skipped active
 	in_cli sh -c "echo 50 > $SYSFS/split && echo split > $SYSFS/scheduler" || return 1
 	in_srv sh -c "echo 1 > $SYSFS/recv/fec" && in_cli sh -c "echo auto > $SYSFS/fec" || return 1
-	mpudp_probing "$NS_SRV" && mpudp_probing "$NS_CLI" && wait_peer_kind "$NS_CLI" mpudp || rc=1
-	for _ in $(seq 30); do
-		[ "$(knob "$NS_CLI" peer_fec)" = 1 ] && break
-		sleep 0.1
-	done
+	fec_peer_ready "$NS_CLI" || rc=1
 	r0=$(knob "$NS_CLI" tx_fec_repairs)
 	[ "$rc" = 0 ] && { fec_stream 3000 1000 || rc=1; }
 	local clean_repairs=$(($(knob "$NS_CLI" tx_fec_repairs) - r0)) clean=$FEC_STREAM
@@ -1470,11 +1473,7 @@ redundant_ok() {
 	local n=5000 rc=0 c0 dup0 copies dups u d inv gap
 	in_cli sh -c "echo 50 > $SYSFS/split && echo split > $SYSFS/scheduler" || return 1
 	in_srv sh -c "echo 1 > $SYSFS/recv/fec" && in_cli sh -c "echo redundant > $SYSFS/fec" || return 1
-	mpudp_probing "$NS_SRV" && mpudp_probing "$NS_CLI" && wait_peer_kind "$NS_CLI" mpudp || rc=1
-	for _ in $(seq 30); do
-		[ "$(knob "$NS_CLI" peer_fec)" = 1 ] && break
-		sleep 0.1
-	done
+	fec_peer_ready "$NS_CLI" || rc=1
 	c0=$(knob "$NS_CLI" tx_fec_copies)
 	dup0=$(knob "$NS_SRV" recv/rx_fec_duplicates)
 	[ "$rc" = 0 ] && { start_receiver "$TUNNEL_PORT" "$n" 15 --size 1000 || rc=1; }
